@@ -1,0 +1,1 @@
+"""Dataset readers/writers (``formats``), the synthetic generator, clip sampling, transforms and DataModules."""

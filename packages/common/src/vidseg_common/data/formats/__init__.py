@@ -1,0 +1,1 @@
+"""On-disk dataset formats: one module per layout, each with a reader and a writer."""

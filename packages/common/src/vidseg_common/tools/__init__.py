@@ -1,0 +1,1 @@
+"""The ``vidseg`` command and its subcommands (one module each)."""
