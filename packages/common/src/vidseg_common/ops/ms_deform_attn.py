@@ -1,0 +1,336 @@
+"""Multi-scale deformable attention core (Deformable DETR, ``models/ops``), as ``vidseg::ms_deform_attn``.
+
+Semantics (reference/vis.md §1.3): the value of level ``l`` is a ``(H_l, W_l)`` map stored row-major
+(y, then x) in the flattened ``S = Σ_l H_l·W_l`` axis; a sampling location ``(x, y)`` in ``[0, 1]`` (the
+top-left corner of the padded map is ``(0, 0)``) is read with bilinear interpolation at pixel coordinates
+``(x·W_l − 0.5, y·H_l − 0.5)``, a neighbour outside the map contributing zero. This is exactly
+``F.grid_sample(mode='bilinear', padding_mode='zeros', align_corners=False)`` on ``grid = 2·loc − 1``.
+The sampled vectors are summed with the attention weights over levels × points, per head.
+
+Three implementations, one definition:
+
+- :func:`ms_deform_attn_reference`: the CUDA kernel's rules written out (four corner gathers per level);
+  the definition the tests use. Independent of ``grid_sample``.
+- :func:`ms_deform_attn_torch`: the vectorised path (one ``grid_sample`` per level), CPU and GPU.
+- ``vidseg_common.ops._triton.ms_deform_attn``: a Triton forward kernel for CUDA.
+
+The public op :func:`ms_deform_attn` dispatches with ``VIDSEG_OPS_BACKEND`` (``ops.backend``). Its backward
+is the vector-Jacobian product of the PyTorch path (of the reference under ``VIDSEG_OPS_BACKEND=reference``),
+whichever kernel ran forward; all kernels compute the same function, so the gradient is exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.flop_counter import register_flop_formula
+
+from vidseg_common.ops.backend import select_backend
+
+__all__ = [
+    "flatten_spatial_shapes",
+    "ms_deform_attn",
+    "ms_deform_attn_flops",
+    "ms_deform_attn_reference",
+    "ms_deform_attn_torch",
+]
+
+_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def flatten_spatial_shapes(
+    spatial_shapes: Tensor | Sequence[int] | Sequence[Sequence[int]], dims: int
+) -> list[int]:
+    """Spatial shapes as the flat ``list[int]`` the op schema takes.
+
+    Args:
+        spatial_shapes: ``(L, dims)`` integer tensor (Deformable DETR's ``input_spatial_shapes``), a
+            sequence of ``dims``-tuples, or an already flat sequence of ``L·dims`` ints. A tensor is read
+            with ``.tolist()``, which is a graph break under ``torch.compile``: pass Python ints there.
+        dims: entries per level (2 for ``(H, W)``, 3 for ``(T, H, W)``).
+
+    Returns:
+        ``[H_0, W_0, H_1, W_1, ...]`` (or the ``(T, H, W)`` triples, flattened).
+    """
+    if isinstance(spatial_shapes, Tensor):
+        if spatial_shapes.is_floating_point() or spatial_shapes.dim() != 2 or spatial_shapes.shape[1] != dims:
+            raise ValueError(
+                f"spatial_shapes must be an integer tensor of shape (L, {dims}), got "
+                f"{tuple(spatial_shapes.shape)} {spatial_shapes.dtype}"
+            )
+        flat = [int(v) for v in spatial_shapes.flatten().tolist()]
+    else:
+        flat = []
+        for item in spatial_shapes:
+            if isinstance(item, (int, torch.SymInt)) and not isinstance(item, bool):
+                flat.append(item)
+            elif isinstance(item, Sequence) and len(item) == dims:
+                flat.extend(int(v) for v in item)
+            else:
+                raise ValueError(f"spatial_shapes entries must be ints or {dims}-tuples, got {item!r}")
+    if len(flat) == 0 or len(flat) % dims != 0:
+        raise ValueError(f"spatial_shapes must hold L·{dims} ints (L ≥ 1), got {len(flat)}")
+    for v in flat:
+        if isinstance(v, int) and v <= 0:
+            raise ValueError(f"spatial_shapes must be positive, got {flat}")
+    return flat
+
+
+def check_level_start_index(level_start_index: Tensor, sizes: Sequence[int]) -> None:
+    """Raise ``ValueError`` unless ``level_start_index`` is the exclusive cumulative sum of ``sizes``."""
+    expected = [0]
+    for s in sizes[:-1]:
+        expected.append(expected[-1] + s)
+    got = [int(v) for v in level_start_index.flatten().tolist()]
+    if got != expected:
+        raise ValueError(f"level_start_index {got} does not match spatial_shapes (expected {expected})")
+
+
+def check_deform_inputs(
+    value: Tensor, spatial_shapes: Sequence[int], locations: Tensor, weights: Tensor, dims: int, name: str
+) -> None:
+    """Shape/dtype/device checks shared by the deformable-attention ops (message names the argument).
+
+    Args:
+        value: ``(N, S, M, D)``.
+        spatial_shapes: flat ``L·dims`` ints.
+        locations: ``(N, Lq, M, L, P, dims)`` (``dims`` coordinates per point, x first).
+        weights: ``(N, Lq, M, L, P)``.
+        dims: 2 (``(H, W)`` levels, ``(x, y)`` points) or 3 (``(T, H, W)`` levels, ``(x, y, t)`` points).
+        name: the op name used in messages.
+    """
+    for arg, t in (("value", value), ("sampling_locations", locations), ("attention_weights", weights)):
+        if t.dtype not in _FLOAT_DTYPES:
+            raise TypeError(f"{name}: {arg} must be a floating tensor, got {t.dtype}")
+    if not (value.dtype == locations.dtype == weights.dtype):
+        raise TypeError(
+            f"{name}: value, sampling_locations and attention_weights must share a dtype, got "
+            f"{value.dtype}, {locations.dtype}, {weights.dtype}"
+        )
+    if not (value.device == locations.device == weights.device):
+        raise ValueError(
+            f"{name}: inputs are on different devices ({value.device}, {locations.device}, {weights.device})"
+        )
+    if value.dim() != 4:
+        raise ValueError(f"{name}: value must be (N, S, M, D), got shape {tuple(value.shape)}")
+    if len(spatial_shapes) == 0 or len(spatial_shapes) % dims != 0:
+        raise ValueError(f"{name}: spatial_shapes must hold L·{dims} ints, got {list(spatial_shapes)}")
+    n, s, m, _ = value.shape
+    n_levels = len(spatial_shapes) // dims
+    sizes = level_sizes(spatial_shapes, dims)
+    if sum(sizes) != s:
+        raise ValueError(
+            f"{name}: value has S={s} positions but spatial_shapes {list(spatial_shapes)} sum to {sum(sizes)}"
+        )
+    if locations.dim() != 6 or locations.shape[-1] != dims:
+        raise ValueError(
+            f"{name}: sampling_locations must be (N, Lq, M, L, P, {dims}), got {tuple(locations.shape)}"
+        )
+    if tuple(locations.shape[:5]) != (n, locations.shape[1], m, n_levels, locations.shape[4]):
+        raise ValueError(
+            f"{name}: sampling_locations {tuple(locations.shape)} does not match value (N={n}, M={m}) and "
+            f"L={n_levels} levels"
+        )
+    if tuple(weights.shape) != tuple(locations.shape[:5]):
+        raise ValueError(
+            f"{name}: attention_weights must be (N, Lq, M, L, P) = {tuple(locations.shape[:5])}, got {tuple(weights.shape)}"
+        )
+
+
+def level_sizes(spatial_shapes: Sequence[int], dims: int) -> list[int]:
+    """Number of positions of each level (``H·W`` or ``T·H·W``) from the flat shapes list."""
+    sizes = []
+    for i in range(0, len(spatial_shapes), dims):
+        size = 1
+        for v in spatial_shapes[i : i + dims]:
+            size = size * v
+        sizes.append(size)
+    return sizes
+
+
+def ms_deform_attn_reference(
+    value: Tensor, spatial_shapes: Sequence[int], sampling_locations: Tensor, attention_weights: Tensor
+) -> Tensor:
+    """Multi-scale deformable attention written as the CUDA kernel's rules (slow, clear; the definition).
+
+    For each level, point ``(x, y)`` maps to ``(w_im, h_im) = (x·W − 0.5, y·H − 0.5)``; each of the four
+    integer neighbours ``(w0 + dx, h0 + dy)`` inside the map contributes its value times the bilinear weight
+    ``(1 − |w_im − w|)·(1 − |h_im − h|)``; neighbours outside contribute 0.
+
+    Args:
+        value: ``(N, S, M, D)`` per-head values, levels concatenated, each row-major ``(H_l, W_l)``.
+        spatial_shapes: flat ``[H_0, W_0, H_1, W_1, ...]``.
+        sampling_locations: ``(N, Lq, M, L, P, 2)`` normalised ``(x, y)``.
+        attention_weights: ``(N, Lq, M, L, P)``.
+
+    Returns:
+        ``(N, Lq, M·D)``.
+    """
+    check_deform_inputs(
+        value, spatial_shapes, sampling_locations, attention_weights, 2, "ms_deform_attn_reference"
+    )
+    n, _, m, d = value.shape
+    lq, n_levels, n_points = (
+        sampling_locations.shape[1],
+        sampling_locations.shape[3],
+        sampling_locations.shape[4],
+    )
+    out = value.new_zeros(n, m, lq * n_points, d)
+    start = 0
+    for lvl in range(n_levels):
+        height, width = spatial_shapes[2 * lvl], spatial_shapes[2 * lvl + 1]
+        value_l = value[:, start : start + height * width].permute(0, 2, 1, 3)  # (N, M, H·W, D)
+        start += height * width
+        loc = sampling_locations[:, :, :, lvl].permute(0, 2, 1, 3, 4).reshape(n, m, lq * n_points, 2)
+        attn = attention_weights[:, :, :, lvl].permute(0, 2, 1, 3).reshape(n, m, lq * n_points)
+        w_im = loc[..., 0] * width - 0.5
+        h_im = loc[..., 1] * height - 0.5
+        w0, h0 = torch.floor(w_im).detach(), torch.floor(h_im).detach()
+        for dy in (0, 1):
+            for dx in (0, 1):
+                w_c, h_c = w0 + dx, h0 + dy
+                inside = (w_c >= 0) & (w_c <= width - 1) & (h_c >= 0) & (h_c <= height - 1)
+                bilinear = (1 - (w_im - w_c).abs()) * (1 - (h_im - h_c).abs())
+                index = (h_c.clamp(0, height - 1) * width + w_c.clamp(0, width - 1)).long()
+                corner = torch.gather(value_l, 2, index[..., None].expand(-1, -1, -1, d))  # (N, M, Lq·P, D)
+                out = out + (attn * bilinear * inside)[..., None] * corner
+    out = out.view(n, m, lq, n_points, d).sum(3)  # (N, M, Lq, D)
+    return out.permute(0, 2, 1, 3).reshape(n, lq, m * d)
+
+
+def ms_deform_attn_torch(
+    value: Tensor, spatial_shapes: Sequence[int], sampling_locations: Tensor, attention_weights: Tensor
+) -> Tensor:
+    """Vectorised path: one ``F.grid_sample`` per level (Deformable DETR's ``ms_deform_attn_core_pytorch``).
+
+    Shapes as in :func:`ms_deform_attn_reference`; returns ``(N, Lq, M·D)``.
+    """
+    n, _, m, d = value.shape
+    lq, n_levels, n_points = (
+        sampling_locations.shape[1],
+        sampling_locations.shape[3],
+        sampling_locations.shape[4],
+    )
+    sizes = level_sizes(spatial_shapes, 2)
+    grids = 2 * sampling_locations - 1
+    sampled = []
+    for lvl, value_l in enumerate(value.split(sizes, dim=1)):
+        height, width = spatial_shapes[2 * lvl], spatial_shapes[2 * lvl + 1]
+        value_l = value_l.permute(0, 2, 3, 1).reshape(n * m, d, height, width)
+        grid_l = grids[:, :, :, lvl].transpose(1, 2).reshape(n * m, lq, n_points, 2)
+        sampled.append(
+            F.grid_sample(value_l, grid_l, mode="bilinear", padding_mode="zeros", align_corners=False)
+        )
+    stacked = torch.stack(sampled, dim=-2).flatten(-2)  # (N·M, D, Lq, L·P)
+    attn = attention_weights.transpose(1, 2).reshape(n * m, 1, lq, n_levels * n_points)
+    out = (stacked * attn).sum(-1)  # (N·M, D, Lq)
+    return out.view(n, m * d, lq).transpose(1, 2).contiguous()
+
+
+def _run_backend(
+    value: Tensor, spatial_shapes: list[int], sampling_locations: Tensor, attention_weights: Tensor
+) -> Tensor:
+    check_deform_inputs(value, spatial_shapes, sampling_locations, attention_weights, 2, "ms_deform_attn")
+    backend = select_backend(value.device)
+    if backend == "reference":
+        return ms_deform_attn_reference(value, spatial_shapes, sampling_locations, attention_weights)
+    if backend == "triton":
+        from vidseg_common.ops._triton.ms_deform_attn import ms_deform_attn_triton
+
+        return ms_deform_attn_triton(value, spatial_shapes, sampling_locations, attention_weights)
+    return ms_deform_attn_torch(value, spatial_shapes, sampling_locations, attention_weights)
+
+
+@torch.library.custom_op("vidseg::ms_deform_attn", mutates_args=())
+def _ms_deform_attn_op(
+    value: Tensor, spatial_shapes: list[int], sampling_locations: Tensor, attention_weights: Tensor
+) -> Tensor:
+    return _run_backend(value, spatial_shapes, sampling_locations, attention_weights)
+
+
+@_ms_deform_attn_op.register_kernel("cuda")
+def _ms_deform_attn_cuda(
+    value: Tensor, spatial_shapes: list[int], sampling_locations: Tensor, attention_weights: Tensor
+) -> Tensor:
+    # Same dispatch: unset/auto VIDSEG_OPS_BACKEND picks the Triton kernel on CUDA (select_backend).
+    return _run_backend(value, spatial_shapes, sampling_locations, attention_weights)
+
+
+@_ms_deform_attn_op.register_fake
+def _ms_deform_attn_fake(
+    value: Tensor, spatial_shapes: list[int], sampling_locations: Tensor, attention_weights: Tensor
+) -> Tensor:
+    check_deform_inputs(value, spatial_shapes, sampling_locations, attention_weights, 2, "ms_deform_attn")
+    n, _, m, d = value.shape
+    return value.new_empty(n, sampling_locations.shape[1], m * d)
+
+
+def _setup_context(ctx, inputs, output) -> None:  # type: ignore[no-untyped-def]
+    value, spatial_shapes, sampling_locations, attention_weights = inputs
+    ctx.save_for_backward(value, sampling_locations, attention_weights)
+    ctx.spatial_shapes = spatial_shapes
+
+
+def _backward(ctx, grad_output: Tensor):  # type: ignore[no-untyped-def]
+    value, sampling_locations, attention_weights = ctx.saved_tensors
+    shapes = ctx.spatial_shapes
+    impl = ms_deform_attn_reference if select_backend(value.device) == "reference" else ms_deform_attn_torch
+    _, vjp = torch.func.vjp(
+        lambda v, loc, a: impl(v, shapes, loc, a), value, sampling_locations, attention_weights
+    )
+    grad_value, grad_loc, grad_attn = vjp(grad_output.contiguous())
+    return grad_value, None, grad_loc, grad_attn
+
+
+_ms_deform_attn_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+def ms_deform_attn_flops(value_shape: Sequence[int], locations_shape: Sequence[int]) -> int:
+    """FLOPs of the op: per point and channel 4 bilinear corner multiply-adds + 1 attention multiply-add.
+
+    Args:
+        value_shape: ``(N, S, M, D)``.
+        locations_shape: ``(N, Lq, M, L, P, 2)``.
+
+    Returns:
+        ``2 · 5 · N·Lq·M·L·P·D`` (2 FLOPs per multiply-add).
+    """
+    n, lq, m, n_levels, n_points = locations_shape[:5]
+    return 2 * 5 * n * lq * m * n_levels * n_points * value_shape[3]
+
+
+@register_flop_formula(torch.ops.vidseg.ms_deform_attn)
+def _ms_deform_attn_flop_formula(
+    value_shape, spatial_shapes, locations_shape, weights_shape, *args, **kwargs
+) -> int:  # type: ignore[no-untyped-def]
+    return ms_deform_attn_flops(value_shape, locations_shape)
+
+
+def ms_deform_attn(
+    value: Tensor,
+    spatial_shapes: Tensor | Sequence[int] | Sequence[Sequence[int]],
+    sampling_locations: Tensor,
+    attention_weights: Tensor,
+    level_start_index: Tensor | None = None,
+) -> Tensor:
+    """Multi-scale deformable attention core (the ``vidseg::ms_deform_attn`` op).
+
+    Args:
+        value: ``(N, S, M, D)``, ``S = Σ_l H_l·W_l``, each level row-major.
+        spatial_shapes: ``(L, 2)`` int tensor of ``(H_l, W_l)``, a list of pairs, or a flat list.
+        sampling_locations: ``(N, Lq, M, L, P, 2)`` normalised ``(x, y)``; any value (outside ``[0, 1]``
+            reads zeros).
+        attention_weights: ``(N, Lq, M, L, P)`` (normally softmax-normalised over ``L·P``; not required).
+        level_start_index: optional ``(L,)``; checked against ``spatial_shapes`` (it carries no extra
+            information).
+
+    Returns:
+        ``(N, Lq, M·D)``.
+    """
+    shapes = flatten_spatial_shapes(spatial_shapes, 2)
+    if level_start_index is not None:
+        check_level_start_index(level_start_index, level_sizes(shapes, 2))
+    return torch.ops.vidseg.ms_deform_attn(value, shapes, sampling_locations, attention_weights)
