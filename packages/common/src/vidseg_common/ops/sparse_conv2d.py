@@ -1,0 +1,296 @@
+"""``vidseg::sparse_conv2d``: a 2-D convolution evaluated only at the output positions of a mask.
+
+This is the compute kernel of the triple sparse convolution of SpVOS (Lin et al., TIP 2023, Eq. 8: the
+"compute" policy) and of its static / residual sparse baselines: the output equals the dense
+``F.conv2d`` where ``mask`` is true and **0 elsewhere** (no bias outside the mask).
+
+Three implementations, selected by :func:`vidseg_common.ops.backend.select_backend`:
+
+- :func:`sparse_conv2d_reference`: the definition, a dense ``F.conv2d`` followed by the mask;
+- the vectorised PyTorch path (default on CPU): gather → GEMM → scatter. The input is padded once and
+  laid out channels-last, the ``kh·kw`` input rows of every computed position are gathered (im2col on
+  those positions only), multiplied with the ``(kh·kw·C_in, C_out)`` weight matrix and scattered into a
+  zero output, so the cost follows the number of computed positions;
+- a Triton implicit-GEMM kernel (CUDA, or CPU under ``TRITON_INTERPRET=1``), in
+  :mod:`vidseg_common.ops._triton.sparse_conv2d`.
+
+Only ``groups=1`` convolutions are supported (every convolution SpVOS sparsifies is dense). Inputs of
+any memory layout are accepted: the op makes its own padded channels-last copy (documented silent
+``.contiguous()``). The backward pass (``vidseg::sparse_conv2d_backward``) is the transposed gather → GEMM →
+scatter-add at the same positions (same sparse cost); training code normally uses the dense masked computation instead (see
+:class:`vidseg_common.ops.triple_sparse_conv.TripleSparseConv2d`).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import register_flop_formula
+
+from vidseg_common.errors import ConfigError
+from vidseg_common.ops.backend import select_backend
+
+__all__ = ["conv_output_size", "sparse_conv2d", "sparse_conv2d_reference"]
+
+# Positions gathered per GEMM in the PyTorch path: bounds the im2col buffer to
+# ROWS_PER_CHUNK × kh·kw·C_in elements whatever the mask density (a memory/speed knob, not a model one).
+ROWS_PER_CHUNK = 4096
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    """Output length of a convolution along one axis (``nn.Conv2d`` formula)."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _pair(name: str, value: list[int], minimum: int) -> tuple[int, int]:
+    if len(value) != 2 or any(int(v) < minimum for v in value):
+        raise ConfigError(f"sparse_conv2d: {name} must be 2 integers >= {minimum}, got {list(value)}")
+    return int(value[0]), int(value[1])
+
+
+def check_sparse_conv2d_args(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    mask: torch.Tensor,
+    stride: list[int],
+    padding: list[int],
+    dilation: list[int],
+) -> None:
+    """Raise :class:`ConfigError` naming the argument when shapes, dtypes or devices are inconsistent."""
+    _pair("stride", stride, 1)
+    _pair("padding", padding, 0)
+    _pair("dilation", dilation, 1)
+    if x.dim() != 4 or weight.dim() != 4:
+        raise ConfigError(f"sparse_conv2d: x must be (B, C_in, H, W) and weight (C_out, C_in, kh, kw), got {tuple(x.shape)} and {tuple(weight.shape)}")
+    if not x.is_floating_point() or weight.dtype != x.dtype:
+        raise ConfigError(f"sparse_conv2d: x and weight must share one floating dtype, got {x.dtype} and {weight.dtype}")
+    if weight.shape[1] != x.shape[1]:
+        raise ConfigError(f"sparse_conv2d: weight has {weight.shape[1]} input channels but x has {x.shape[1]} (groups != 1 is not supported)")
+    if bias is not None and (bias.shape != (weight.shape[0],) or bias.dtype != x.dtype):
+        raise ConfigError(f"sparse_conv2d: bias must be ({weight.shape[0]},) {x.dtype}, got {tuple(bias.shape)} {bias.dtype}")
+    if mask.dtype != torch.bool:
+        raise ConfigError(f"sparse_conv2d: mask must be a bool tensor, got {mask.dtype}")
+    h_out, w_out = (
+        conv_output_size(x.shape[2 + i], weight.shape[2 + i], stride[i], padding[i], dilation[i]) for i in range(2)
+    )
+    if h_out < 1 or w_out < 1:
+        raise ConfigError(f"sparse_conv2d: input {tuple(x.shape[2:])} is smaller than the dilated kernel {tuple(weight.shape[2:])}")
+    if tuple(mask.shape) != (x.shape[0], h_out, w_out):
+        raise ConfigError(f"sparse_conv2d: mask must be (B, H_out, W_out) = {(x.shape[0], h_out, w_out)}, got {tuple(mask.shape)}")
+    devices = {t.device for t in (x, weight, mask) + ((bias,) if bias is not None else ())}
+    if len(devices) != 1:
+        raise ConfigError(f"sparse_conv2d: all tensors must be on one device, got {sorted(map(str, devices))}")
+
+
+def sparse_conv2d_reference(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    mask: torch.Tensor,
+    stride: list[int],
+    padding: list[int],
+    dilation: list[int],
+) -> torch.Tensor:
+    """The definition: dense convolution, then zero where ``mask`` is false.
+
+    Args:
+        x: ``(B, C_in, H, W)`` input.
+        weight: ``(C_out, C_in, kh, kw)``; bias: ``(C_out,)`` or None.
+        mask: ``(B, H_out, W_out)`` bool, the positions to compute.
+        stride, padding, dilation: 2 ints each (``nn.Conv2d`` semantics, zero padding).
+
+    Returns:
+        ``(B, C_out, H_out, W_out)``: ``conv2d(x)`` where ``mask``, 0 elsewhere.
+    """
+    check_sparse_conv2d_args(x, weight, bias, mask, stride, padding, dilation)
+    dense = F.conv2d(x, weight, bias, tuple(stride), tuple(padding), tuple(dilation))
+    return torch.where(mask[:, None], dense, torch.zeros((), dtype=dense.dtype, device=dense.device))
+
+
+def gather_indices(
+    mask: torch.Tensor, padded_hw: tuple[int, int], kernel: tuple[int, int], stride: list[int], dilation: list[int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat indices of the computed positions and of the input rows each one reads.
+
+    Args:
+        mask: ``(B, H_out, W_out)`` bool.
+        padded_hw: ``(H + 2·pad_y, W + 2·pad_x)`` of the padded input.
+        kernel: ``(kh, kw)``.
+
+    Returns:
+        ``positions``: ``(N,)`` int64 flat indices into ``B·H_out·W_out``;
+        ``rows``: ``(N, kh·kw)`` int64 flat indices into the padded channels-last input ``B·Hp·Wp``.
+    """
+    _, h_out, w_out = mask.shape
+    hp, wp = padded_hw
+    positions = mask.reshape(-1).nonzero().squeeze(1)
+    b, rem = positions.div(h_out * w_out, rounding_mode="floor"), positions.remainder(h_out * w_out)
+    oy, ox = rem.div(w_out, rounding_mode="floor"), rem.remainder(w_out)
+    base = b * (hp * wp) + oy * (stride[0] * wp) + ox * stride[1]
+    ky = torch.arange(kernel[0], device=mask.device) * (dilation[0] * wp)
+    kx = torch.arange(kernel[1], device=mask.device) * dilation[1]
+    return positions, base[:, None] + (ky[:, None] + kx[None, :]).reshape(1, -1)
+
+
+def _padded_channels_last(x: torch.Tensor, padding: list[int]) -> torch.Tensor:
+    """``(B, C, H, W)`` → zero-padded ``(B·Hp·Wp, C)`` contiguous rows."""
+    xp = F.pad(x, (padding[1], padding[1], padding[0], padding[0]))
+    return xp.permute(0, 2, 3, 1).reshape(-1, x.shape[1])
+
+
+def sparse_conv2d_torch(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    mask: torch.Tensor,
+    stride: list[int],
+    padding: list[int],
+    dilation: list[int],
+) -> torch.Tensor:
+    """Vectorised gather → GEMM → scatter path (differentiable PyTorch ops). Same contract as the reference."""
+    bsz, c_in, h, w = x.shape
+    c_out, _, kh, kw = weight.shape
+    _, h_out, w_out = mask.shape
+    rows_in = _padded_channels_last(x, padding)
+    positions, rows = gather_indices(mask, (h + 2 * padding[0], w + 2 * padding[1]), (kh, kw), stride, dilation)
+    w_mat = weight.permute(2, 3, 1, 0).reshape(kh * kw * c_in, c_out)
+    chunks = []
+    for start in range(0, positions.numel(), ROWS_PER_CHUNK):
+        cols = rows_in.index_select(0, rows[start : start + ROWS_PER_CHUNK].reshape(-1)).reshape(-1, kh * kw * c_in)
+        chunks.append(cols @ w_mat if bias is None else torch.addmm(bias, cols, w_mat))
+    values = torch.cat(chunks) if chunks else x.new_zeros(0, c_out)
+    out = x.new_zeros(bsz * h_out * w_out, c_out).index_copy(0, positions, values)
+    return out.view(bsz, h_out, w_out, c_out).permute(0, 3, 1, 2).contiguous()
+
+
+def _dispatch(x, weight, bias, mask, stride, padding, dilation) -> torch.Tensor:
+    check_sparse_conv2d_args(x, weight, bias, mask, stride, padding, dilation)
+    backend = select_backend(x.device)
+    if backend == "reference":
+        return sparse_conv2d_reference(x, weight, bias, mask, stride, padding, dilation)
+    if backend == "triton":
+        from vidseg_common.ops._triton.sparse_conv2d import sparse_conv2d_triton
+
+        return sparse_conv2d_triton(x, weight, bias, mask, stride, padding, dilation)
+    return sparse_conv2d_torch(x, weight, bias, mask, stride, padding, dilation)
+
+
+@torch.library.custom_op("vidseg::sparse_conv2d", mutates_args=())
+def sparse_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    mask: torch.Tensor,
+    stride: list[int],
+    padding: list[int],
+    dilation: list[int],
+) -> torch.Tensor:
+    """Convolution at the positions of ``mask`` only; 0 elsewhere (see :func:`sparse_conv2d_reference`).
+
+    Args:
+        x: ``(B, C_in, H, W)`` float input (any memory layout).
+        weight: ``(C_out, C_in, kh, kw)``, same dtype; bias: ``(C_out,)`` or None.
+        mask: ``(B, H_out, W_out)`` bool, the output positions to compute.
+        stride, padding, dilation: ``list[int]`` of 2 (``nn.Conv2d`` semantics, zero padding).
+
+    Returns:
+        ``(B, C_out, H_out, W_out)`` contiguous.
+    """
+    return _dispatch(x, weight, bias, mask, stride, padding, dilation)
+
+
+@sparse_conv2d.register_kernel("cuda")
+def _sparse_conv2d_cuda(x, weight, bias, mask, stride, padding, dilation):
+    return _dispatch(x, weight, bias, mask, stride, padding, dilation)
+
+
+@sparse_conv2d.register_fake
+def _sparse_conv2d_fake(x, weight, bias, mask, stride, padding, dilation):
+    check_sparse_conv2d_args(x, weight, bias, mask, stride, padding, dilation)
+    return x.new_empty((x.shape[0], weight.shape[0], mask.shape[1], mask.shape[2]))
+
+
+def sparse_conv2d_backward_torch(
+    grad_out: torch.Tensor,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    mask: torch.Tensor,
+    stride: list[int],
+    padding: list[int],
+    dilation: list[int],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sparse backward: the transposed gather → GEMM → scatter-add, at the computed positions only.
+
+    Returns:
+        ``grad_x (B, C_in, H, W)``, ``grad_weight (C_out, C_in, kh, kw)``, ``grad_bias (C_out,)``.
+    """
+    bsz, c_in, h, w = x.shape
+    c_out, _, kh, kw = weight.shape
+    hp, wp = h + 2 * padding[0], w + 2 * padding[1]
+    rows_in = _padded_channels_last(x, padding)
+    positions, rows = gather_indices(mask, (hp, wp), (kh, kw), stride, dilation)
+    grad_rows = grad_out.permute(0, 2, 3, 1).reshape(-1, c_out).index_select(0, positions)
+    w_mat = weight.permute(2, 3, 1, 0).reshape(kh * kw * c_in, c_out)
+    grad_w_mat = w_mat.new_zeros(w_mat.shape)
+    grad_in = torch.zeros_like(rows_in)
+    for start in range(0, positions.numel(), ROWS_PER_CHUNK):
+        chunk_rows = rows[start : start + ROWS_PER_CHUNK].reshape(-1)
+        grad_chunk = grad_rows[start : start + ROWS_PER_CHUNK]
+        cols = rows_in.index_select(0, chunk_rows).reshape(-1, kh * kw * c_in)
+        grad_w_mat.addmm_(cols.t(), grad_chunk)
+        grad_in.index_add_(0, chunk_rows, (grad_chunk @ w_mat.t()).reshape(-1, c_in))
+    grad_x = grad_in.view(bsz, hp, wp, c_in)[:, padding[0] : padding[0] + h, padding[1] : padding[1] + w]
+    grad_weight = grad_w_mat.view(kh, kw, c_in, c_out).permute(3, 2, 0, 1)
+    return grad_x.permute(0, 3, 1, 2).contiguous(), grad_weight.contiguous(), grad_rows.sum(0)
+
+
+@torch.library.custom_op("vidseg::sparse_conv2d_backward", mutates_args=())
+def _sparse_conv2d_backward_op(
+    grad_out: torch.Tensor,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    mask: torch.Tensor,
+    stride: list[int],
+    padding: list[int],
+    dilation: list[int],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Backward of ``vidseg::sparse_conv2d`` as its own op (opaque to tracing, like the forward)."""
+    return sparse_conv2d_backward_torch(grad_out.contiguous(), x, weight, mask, stride, padding, dilation)
+
+
+@_sparse_conv2d_backward_op.register_fake
+def _sparse_conv2d_backward_fake(grad_out, x, weight, mask, stride, padding, dilation):
+    return torch.empty_like(x), torch.empty_like(weight), weight.new_empty(weight.shape[0])
+
+
+def _setup_context(ctx, inputs, output) -> None:
+    x, weight, bias, mask, stride, padding, dilation = inputs
+    ctx.save_for_backward(x, weight, mask)
+    ctx.conv_args = (stride, padding, dilation)
+    ctx.has_bias = bias is not None
+
+
+def _backward(ctx, grad_out):
+    x, weight, mask = ctx.saved_tensors
+    grad_x, grad_w, grad_b = _sparse_conv2d_backward_op(grad_out, x, weight, mask, *ctx.conv_args)
+    needs = ctx.needs_input_grad
+    return (
+        grad_x if needs[0] else None,
+        grad_w if needs[1] else None,
+        grad_b if ctx.has_bias and needs[2] else None,
+        None,
+        None,
+        None,
+        None,
+    )
+
+
+sparse_conv2d.register_autograd(_backward, setup_context=_setup_context)
+
+
+@register_flop_formula(torch.ops.vidseg.sparse_conv2d, get_raw=True)
+def _sparse_conv2d_flops(x, weight, bias, mask, stride, padding, dilation, out_val=None, **kwargs) -> int:
+    """2 FLOPs per multiply-add at the computed positions only: ``2 · N · C_in·kh·kw · C_out``."""
+    computed = int(mask.sum())
+    return 2 * computed * weight.shape[0] * weight.shape[1] * weight.shape[2] * weight.shape[3]
