@@ -1,0 +1,250 @@
+"""STT windowed temporal attention with expanding key windows (``vidseg::windowed_temporal_attn``).
+
+STT (Li et al., ACM MM'21, ``reference/vss.md`` §1.2): each *selected* query position ``(u, v)`` of the
+current frame attends, jointly (one softmax), to a ``(2·l_t+1)²`` window centred on ``(u, v)`` in each of the
+``T`` previous key maps, ``t = 1`` the farthest and ``t = T`` the nearest, with the radius of Eq. 5
+``l_t = min(s + (T − t)·ε, e)``; ``n_k = Σ_t (2·l_t + 1)²`` keys per query (:func:`num_temporal_keys`;
+Table 3's key sizes hold for ``T = 7``). Window cells outside the map are masked (vss.md §1.4: zero padding
++ −inf logits). Scaled by ``1/√d`` per head by default (STT's heads are standard scaled attention).
+
+Memory-light: keys/values are gathered a chunk of slots at a time by the indexed-attention engine
+(:mod:`vidseg_common.ops.sparse_st_attn_indexed`); nothing of size ``Q·n_k·C`` is materialised. Slots are
+ordered ``(t, dy, dx)`` row-major, which is the layout of the returned weights.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from torch.utils.flop_counter import register_flop_formula
+
+from vidseg_common.errors import ConfigError, DataError
+from vidseg_common.ops.backend import select_backend
+from vidseg_common.ops.sparse_st_attn_indexed import indexed_attention_backward, indexed_attention_forward
+
+
+def temporal_window_radii(num_frames: int, start: int, end: int, expansion: int) -> list[int]:
+    """Eq. 5 radii ``[l_1, …, l_T]`` with ``l_t = min(s + (T − t)·ε, e)`` (``t = 1`` is the farthest frame)."""
+    if num_frames < 1 or start < 0 or end < start or expansion < 0:
+        raise ConfigError(f"windowed_temporal_attn: need T >= 1 and 0 <= s <= e, ε >= 0; got T={num_frames}, s={start}, e={end}, ε={expansion}")
+    return [min(start + (num_frames - t) * expansion, end) for t in range(1, num_frames + 1)]
+
+
+def num_temporal_keys(num_frames: int, start: int, end: int, expansion: int) -> int:
+    """Key count per query ``n_k = Σ_t (2·l_t + 1)²`` (STT Table 3's "key size")."""
+    return sum((2 * r + 1) ** 2 for r in temporal_window_radii(num_frames, start, end, expansion))
+
+
+@functools.lru_cache(maxsize=16)
+def _offsets_cpu(radii: tuple[int, ...]) -> torch.Tensor:
+    parts = []
+    for t, r in enumerate(radii):
+        dy, dx = torch.meshgrid(torch.arange(-r, r + 1), torch.arange(-r, r + 1), indexing="ij")
+        parts.append(torch.stack([torch.full_like(dy, t), dy, dx], dim=-1).reshape(-1, 3))
+    return torch.cat(parts)  # (n_k, 3): frame, dy, dx
+
+
+def window_key_index(positions: torch.Tensor, radii: list[int], height: int, width: int) -> torch.Tensor:
+    """Flat key index ``t·h·w + y·w + x`` of every (query, slot); ``-1`` outside the map.
+
+    Args:
+        positions: ``(B, Q)`` int64 flat query positions ``u·w + v`` in ``[0, h·w)``.
+        radii: ``[l_1, …, l_T]``.
+
+    Returns:
+        ``(B, Q, n_k)`` int64.
+    """
+    offsets = _offsets_cpu(tuple(int(r) for r in radii)).to(positions.device)
+    y = (positions // width).unsqueeze(-1) + offsets[:, 1]
+    x = (positions % width).unsqueeze(-1) + offsets[:, 2]
+    inside = (y >= 0) & (y < height) & (x >= 0) & (x < width)
+    index = (offsets[:, 0] * height + y) * width + x
+    return torch.where(inside, index, torch.full_like(index, -1))
+
+
+def _check(
+    query: torch.Tensor, positions: torch.Tensor, key: torch.Tensor, value: torch.Tensor, radii: list[int], values: bool = True
+) -> None:
+    """Shapes/dtypes, and with ``values`` the position range (data-dependent: only inside the op)."""
+    if query.dim() != 3 or key.dim() != 5 or value.dim() != 5:
+        raise DataError(f"windowed_temporal_attn: expected query (B, Q, C), key/value (B, T, C, h, w); got {tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}")
+    b, q, c = query.shape
+    if key.shape[0] != b or key.shape[2] != c or value.shape[:2] != key.shape[:2] or value.shape[3:] != key.shape[3:]:
+        raise DataError(f"windowed_temporal_attn: shapes disagree: query {tuple(query.shape)}, key {tuple(key.shape)}, value {tuple(value.shape)}")
+    if not query.is_floating_point() or key.dtype != query.dtype or value.dtype != query.dtype:
+        raise DataError(f"windowed_temporal_attn: query/key/value must share one floating dtype, got {query.dtype}, {key.dtype}, {value.dtype}")
+    if positions.shape != (b, q) or positions.dtype != torch.int64:
+        raise DataError(f"windowed_temporal_attn: positions must be int64 (B, Q) = {(b, q)}, got {positions.dtype} {tuple(positions.shape)}")
+    if len(radii) != key.shape[1] or min(radii, default=0) < 0:
+        raise ConfigError(f"windowed_temporal_attn: need one radius >= 0 per key frame (T={key.shape[1]}), got {list(radii)}")
+    hw = key.shape[3] * key.shape[4]
+    if values and positions.numel() and (int(positions.min()) < 0 or int(positions.max()) >= hw):
+        raise DataError(f"windowed_temporal_attn: positions must lie in [0, h·w = {hw}), got [{int(positions.min())}, {int(positions.max())}]")
+
+
+def _flatten_keys(x: torch.Tensor) -> torch.Tensor:
+    """``(B, T, C, h, w)`` → contiguous ``(B, T·h·w, C)``."""
+    return x.permute(0, 1, 3, 4, 2).reshape(x.shape[0], -1, x.shape[2])
+
+
+def windowed_temporal_attn_reference(
+    query: torch.Tensor, positions: torch.Tensor, key: torch.Tensor, value: torch.Tensor, radii: list[int], scale: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dense attention over all ``T·h·w`` keys with the boolean window mask built by loops (the oracle).
+
+    Returns:
+        ``out (B, Q, Cv)`` and dense ``weights (B, Q, T·h·w)``.
+    """
+    _check(query, positions, key, value, radii)
+    b, q, _ = query.shape
+    t_n, h, w = key.shape[1], key.shape[3], key.shape[4]
+    mask = torch.zeros(b, q, t_n * h * w, dtype=torch.bool)
+    for i in range(b):
+        for j in range(q):
+            u, v = divmod(int(positions[i, j]), w)
+            for t in range(t_n):
+                for y in range(h):
+                    for x in range(w):
+                        mask[i, j, (t * h + y) * w + x] = abs(y - u) <= radii[t] and abs(x - v) <= radii[t]
+    logits = torch.einsum("bqc,bkc->bqk", query, _flatten_keys(key)) * scale
+    weights = torch.softmax(logits.masked_fill(~mask.to(query.device), float("-inf")), dim=-1)
+    return torch.einsum("bqk,bkc->bqc", weights, _flatten_keys(value)), weights
+
+
+def _forward_impl(query, positions, key, value, radii, scale):
+    _check(query, positions, key, value, radii)
+    index = window_key_index(positions, radii, key.shape[3], key.shape[4])
+    backend = select_backend(query.device)
+    if backend == "reference":
+        out, dense = windowed_temporal_attn_reference(query, positions, key, value, radii, scale)
+        return out, dense.gather(-1, index.clamp_min(0)).masked_fill(index < 0, 0.0)
+    args = (query.contiguous(), _flatten_keys(key).contiguous(), _flatten_keys(value).contiguous(), index, scale)
+    if backend == "triton":
+        from vidseg_common.ops._triton.sparse_st_attn import indexed_attention_triton
+
+        return indexed_attention_triton(*args)
+    return indexed_attention_forward(*args)
+
+
+@torch.library.custom_op("vidseg::windowed_temporal_attn", mutates_args=())
+def _windowed_temporal_attn_op(
+    query: torch.Tensor, positions: torch.Tensor, key: torch.Tensor, value: torch.Tensor, radii: list[int], scale: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    return _forward_impl(query, positions, key, value, radii, scale)
+
+
+@_windowed_temporal_attn_op.register_kernel("cuda")
+def _windowed_temporal_attn_cuda(query, positions, key, value, radii, scale):
+    return _forward_impl(query, positions, key, value, radii, scale)
+
+
+@_windowed_temporal_attn_op.register_fake
+def _windowed_temporal_attn_fake(query, positions, key, value, radii, scale):
+    n_k = sum((2 * r + 1) ** 2 for r in radii)
+    return query.new_empty(query.shape[0], query.shape[1], value.shape[2]), query.new_empty(query.shape[0], query.shape[1], n_k)
+
+
+@torch.library.custom_op("vidseg::windowed_temporal_attn_backward", mutates_args=())
+def _windowed_backward_op(
+    grad_out: torch.Tensor,
+    grad_weights: torch.Tensor,
+    query: torch.Tensor,
+    positions: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    weights: torch.Tensor,
+    radii: list[int],
+    scale: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    index = window_key_index(positions, radii, key.shape[3], key.shape[4])
+    dq, dk, dv = indexed_attention_backward(
+        grad_out.contiguous(), grad_weights.contiguous(), query.contiguous(), _flatten_keys(key).contiguous(),
+        _flatten_keys(value).contiguous(), index, weights.contiguous(), scale,
+    )
+
+    def unflatten(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        b, t, c, h, w = like.shape
+        return x.reshape(b, t, h, w, c).permute(0, 1, 4, 2, 3).contiguous()
+
+    return dq, unflatten(dk, key), unflatten(dv, value)
+
+
+@_windowed_backward_op.register_fake
+def _windowed_backward_fake(grad_out, grad_weights, query, positions, key, value, weights, radii, scale):
+    return query.new_empty(query.shape), key.new_empty(key.shape), value.new_empty(value.shape)
+
+
+def _setup_context(ctx, inputs, output) -> None:
+    query, positions, key, value, radii, scale = inputs
+    ctx.save_for_backward(query, positions, key, value, output[1])
+    ctx.config = (list(radii), scale)
+
+
+def _backward(ctx, grad_out, grad_weights):
+    query, positions, key, value, weights = ctx.saved_tensors
+    grad_out = query.new_zeros(query.shape[0], query.shape[1], value.shape[2]) if grad_out is None else grad_out
+    grad_weights = torch.zeros_like(weights) if grad_weights is None else grad_weights
+    dq, dk, dv = _windowed_backward_op(grad_out, grad_weights, query, positions, key, value, weights, *ctx.config)
+    return dq, None, dk, dv, None, None
+
+
+_windowed_temporal_attn_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+@register_flop_formula(torch.ops.vidseg.windowed_temporal_attn)
+def _windowed_flops(query_shape, positions_shape, key_shape, value_shape, radii, scale, *args, out_shape=None, **kwargs) -> int:
+    """2 FLOPs per multiply-add: logits (C) and aggregation (Cv) over the ``n_k`` window slots of each query."""
+    b, q, c = query_shape
+    return 2 * b * q * sum((2 * r + 1) ** 2 for r in radii) * (c + value_shape[2])
+
+
+@register_flop_formula(torch.ops.vidseg.windowed_temporal_attn_backward)
+def _windowed_backward_flops(grad_out_shape, grad_weights_shape, query_shape, positions_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    """dprob and dvalue (Cv each), dquery and dkey (C each) per slot."""
+    b, q, c = query_shape
+    return 2 * b * q * grad_weights_shape[2] * 2 * (c + value_shape[2])
+
+
+def windowed_temporal_attn(
+    query: torch.Tensor,
+    positions: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    *,
+    start: int = 1,
+    end: int = 5,
+    expansion: int = 1,
+    num_heads: int = 1,
+    scale: float | None = None,
+    return_weights: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Multi-head windowed temporal attention (STT defaults ``s, e, ε = 1, 5, 1``).
+
+    Args:
+        query: ``(B, Q, C)`` features of the selected query positions.
+        positions: ``(B, Q)`` int64 flat positions ``u·w + v`` of those queries in the ``h×w`` map.
+        key: ``(B, T, C, h, w)`` previous key maps, ``T`` axis from the farthest to the nearest frame.
+        value: ``(B, T, Cv, h, w)``.
+        start, end, expansion: ``s``, ``e``, ``ε`` of Eq. 5.
+        num_heads: heads split ``C`` and ``Cv``.
+        scale: multiplies the dot products; ``None`` = ``1/√(C/num_heads)``.
+        return_weights: also return ``weights (B, num_heads, Q, n_k)`` in the ``(t, dy, dx)`` slot order.
+
+    Returns:
+        ``out (B, Q, Cv)`` (and the weights).
+    """
+    if query.dim() != 3 or key.dim() != 5 or value.dim() != 5:
+        raise DataError(f"windowed_temporal_attn: expected query (B, Q, C), key/value (B, T, C, h, w); got {tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}")
+    radii = temporal_window_radii(key.shape[1], start, end, expansion)
+    _check(query, positions, key, value, radii, values=False)
+    b, q, c = query.shape
+    if num_heads < 1 or c % num_heads or value.shape[2] % num_heads:
+        raise DataError(f"windowed_temporal_attn: channels C={c}, Cv={value.shape[2]} must be divisible by num_heads={num_heads}")
+    scale = (c // num_heads) ** -0.5 if scale is None else float(scale)
+    t, h, w = key.shape[1], key.shape[3], key.shape[4]
+    qh = query.reshape(b, q, num_heads, -1).transpose(1, 2).reshape(b * num_heads, q, -1)
+    kh, vh = (x.reshape(b, t, num_heads, -1, h, w).transpose(1, 2).reshape(b * num_heads, t, -1, h, w) for x in (key, value))
+    out, weights = _windowed_temporal_attn_op(qh, positions.repeat_interleave(num_heads, dim=0), kh, vh, radii, scale)
+    out = out.reshape(b, num_heads, q, -1).transpose(1, 2).reshape(b, q, -1)
+    return (out, weights.reshape(b, num_heads, q, -1)) if return_weights else out
