@@ -1,0 +1,198 @@
+"""Gates and the shared base of the sparse convolution layers (SpVOS triple, dynconv static, skip-conv residual).
+
+Gate decisions are hard in the forward pass and carry the soft probabilities' gradient backward
+(straight-through, Bengio et al. 2013), as SpVOS §III-C.2, dynconv and skip-convolutions do.
+
+At inference no Gumbel noise is drawn: the decision is the argmax of the gate logits (triple) or
+``logit >= 0`` (binary). SpVOS does not say what its gate does at test time; dynconv (whose
+sparsity schedule SpVOS reuses, vos.md §2.7) drops the noise at inference, and a deterministic
+segmentation of a given video is what the evaluation protocol needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from vidseg_common.errors import ConfigError
+from vidseg_common.ops.sparse_conv2d import sparse_conv2d
+
+__all__ = ["SparseConvBase", "binary_gumbel_gate", "triple_gumbel_gate"]
+
+
+def triple_gumbel_gate(logits: torch.Tensor, tau: float, noise: bool) -> torch.Tensor:
+    """One-hot {skip, reuse, compute} decisions from 3 logits per position.
+
+    Args:
+        logits: ``(B, 3, H, W)`` gate logits ``P`` (channel 0 skip, 1 reuse, 2 compute).
+        tau: Gumbel-softmax temperature τ (SpVOS Eq. 9).
+        noise: draw Gumbel noise (training). Without it the decision is ``argmax P``.
+
+    Returns:
+        ``(B, 3, H, W)`` hard one-hot mask; with ``noise`` its gradient is that of the soft
+        ``softmax((log softmax(P) + G) / τ)`` (``F.gumbel_softmax(hard=True)``; ``log softmax`` only
+        shifts the logits per position, which the outer softmax ignores).
+    """
+    if noise:
+        return F.gumbel_softmax(logits, tau=tau, hard=True, dim=1)
+    return F.one_hot(logits.argmax(1), 3).permute(0, 3, 1, 2).to(logits.dtype)
+
+
+def binary_gumbel_gate(logits: torch.Tensor, tau: float, noise: bool) -> torch.Tensor:
+    """Binary execute/skip decision (dynconv ``Gumbel`` / skip-conv Gumbel gate).
+
+    Args:
+        logits: ``(B, 1, H, W)``.
+        tau: temperature of the Gumbel-sigmoid.
+        noise: training: ``soft = sigmoid((x + g1 − g2)/τ)``, hard = ``soft >= 0.5`` straight-through;
+            otherwise ``hard = x >= 0`` (no gradient needed).
+
+    Returns:
+        ``(B, 1, H, W)`` mask in {0, 1}.
+    """
+    if not noise:
+        return (logits >= 0).to(logits.dtype)
+    g1, g2 = (-torch.log(-torch.log(torch.rand_like(logits).clamp_min(torch.finfo(logits.dtype).tiny))) for _ in range(2))
+    soft = torch.sigmoid((logits + g1 - g2) / tau)
+    hard = (soft >= 0.5).to(logits.dtype)
+    return hard - soft.detach() + soft
+
+
+class SparseConvBase(nn.Conv2d):
+    """``nn.Conv2d`` with per-video state, a dense mode and per-layer statistics.
+
+    Subclasses implement :meth:`forward`; state keys, statistics and the sparse execution of the
+    convolution (:meth:`masked_conv`) live here. State dict keys ``weight``/``bias`` are those of
+    ``nn.Conv2d`` so pretrained dense weights load unchanged (gate parameters are extra keys).
+
+    Args:
+        dense_above: at inference, when the fraction of positions to compute is at least this, the
+            dense convolution (then the mask) is cheaper than the gather path and is run instead.
+            1.0 disables the switch. The default comes from ``benchmarks/ops_sparse_conv.py`` on CPU.
+    """
+
+    STAT_KEYS = ("skip", "reuse", "compute")
+
+    def __init__(self, *args, dense_above: float = 0.5, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.groups != 1 or self.padding_mode != "zeros" or isinstance(self.padding, str):
+            raise ConfigError(f"{type(self).__name__}: only groups=1, integer padding and padding_mode='zeros' are supported")
+        if not 0.0 <= dense_above <= 1.0:
+            raise ConfigError(f"{type(self).__name__}: dense_above must be in [0, 1], got {dense_above}")
+        self.dense_above = dense_above
+        self.dense_mode = False
+        self.prev_input: torch.Tensor | None = None
+        self.prev_output: torch.Tensor | None = None
+        self.reset_statistics()
+
+    @classmethod
+    def from_conv(cls, conv: nn.Conv2d, **kwargs) -> SparseConvBase:
+        """A sparse layer with the weights of ``conv`` (gate freshly initialised)."""
+        layer = cls(
+            conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
+            conv.groups, conv.bias is not None, conv.padding_mode, device=conv.weight.device, dtype=conv.weight.dtype,
+            **kwargs,
+        )
+        with torch.no_grad():
+            layer.weight.copy_(conv.weight)
+            if conv.bias is not None:
+                layer.bias.copy_(conv.bias)
+        return layer
+
+    # ---- per-video state ----------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the previous frame (call at the start of every video / training clip)."""
+        self.prev_input = None
+        self.prev_output = None
+
+    @contextmanager
+    def dense(self) -> Iterator[None]:
+        """Run every frame inside the block densely (memory frames of mixed sparse processing)."""
+        previous, self.dense_mode = self.dense_mode, True
+        try:
+            yield
+        finally:
+            self.dense_mode = previous
+
+    def has_state_for(self, x: torch.Tensor) -> bool:
+        """True when a previous frame of the same shape is cached; raises if the shape changed."""
+        if self.prev_input is None:
+            return False
+        if self.prev_input.shape != x.shape:
+            raise ConfigError(
+                f"{type(self).__name__}: input {tuple(x.shape)} differs from the previous frame's "
+                f"{tuple(self.prev_input.shape)}; call reset() at the start of each video"
+            )
+        return True
+
+    def remember(self, x: torch.Tensor, out: torch.Tensor) -> None:
+        """Cache this frame's input and output (kept in the graph while training, detached otherwise)."""
+        keep = self.training and torch.is_grad_enabled()
+        self.prev_input = x if keep else x.detach()
+        self.prev_output = out if keep else out.detach()
+
+    # ---- statistics ---------------------------------------------------------------------------
+    def reset_statistics(self) -> None:
+        """Zero the pixel and FLOP counters."""
+        self.pixel_counts = dict.fromkeys(self.STAT_KEYS, 0)
+        self.dense_pixels = 0
+        self.executed_flops = 0
+        self.total_dense_flops = 0
+        self.gate_flops = 0
+
+    def flops_per_position(self) -> int:
+        """2 FLOPs per multiply-add of one output position: ``2·C_in·kh·kw·C_out``."""
+        return 2 * self.in_channels * self.kernel_size[0] * self.kernel_size[1] * self.out_channels
+
+    def record(self, decisions: dict[str, int] | None, positions: int, gate: nn.Conv2d | None) -> None:
+        """Add one frame: ``decisions`` maps STAT_KEYS to pixel counts (None = dense frame)."""
+        per = self.flops_per_position()
+        self.total_dense_flops += per * positions
+        if decisions is None:
+            self.dense_pixels += positions
+            self.executed_flops += per * positions
+            return
+        for key, count in decisions.items():
+            self.pixel_counts[key] += count
+        self.executed_flops += per * decisions["compute"]
+        if gate is not None:
+            self.gate_flops += 2 * gate.in_channels * gate.kernel_size[0] * gate.kernel_size[1] * gate.out_channels * positions
+
+    def statistics(self) -> dict[str, float]:
+        """Fractions of skip/reuse/compute over the sparse frames' pixels and FLOPs since the last reset.
+
+        ``executed_flops`` counts the layer's convolution at the computed positions (dense frames in
+        full); ``dense_flops`` is what the dense layer would have cost; ``gate_flops`` is the gate's cost.
+        """
+        sparse_pixels = sum(self.pixel_counts.values())
+        stats = {f"{k}_fraction": (v / sparse_pixels if sparse_pixels else 0.0) for k, v in self.pixel_counts.items()}
+        stats.update(
+            executed_flops=float(self.executed_flops),
+            dense_flops=float(self.total_dense_flops),
+            gate_flops=float(self.gate_flops),
+            flops_ratio=self.executed_flops / self.total_dense_flops if self.total_dense_flops else 0.0,
+            dense_pixels=float(self.dense_pixels),
+            sparse_pixels=float(sparse_pixels),
+        )
+        return stats
+
+    # ---- execution ----------------------------------------------------------------------------
+    def masked_conv(self, x: torch.Tensor, compute: torch.Tensor, with_bias: bool = True) -> torch.Tensor:
+        """Inference-time conv at the ``compute`` positions, 0 elsewhere.
+
+        Args:
+            x: ``(B, C_in, H, W)``; compute: ``(B, H_out, W_out)`` bool.
+
+        Returns:
+            ``(B, C_out, H_out, W_out)``; runs ``vidseg::sparse_conv2d`` unless the compute fraction
+            is at least ``dense_above`` (then dense conv + mask, same values).
+        """
+        bias = self.bias if with_bias else None
+        if compute.numel() and compute.float().mean().item() >= self.dense_above:
+            dense = F.conv2d(x, self.weight, bias, self.stride, self.padding, self.dilation)
+            return torch.where(compute[:, None], dense, torch.zeros((), dtype=dense.dtype, device=dense.device))
+        return sparse_conv2d(x, self.weight, bias, compute, list(self.stride), list(self.padding), list(self.dilation))
