@@ -36,17 +36,21 @@ def video_key(name: str) -> int:
 
 
 class TaggedRowsMetric(Metric):
-    """A metric storing rows of float64 columns; subclasses set ``columns`` and ``key_columns``."""
+    """A metric storing tables of float64 columns.
 
-    columns: ClassVar[tuple[str, ...]] = ()
-    key_columns: ClassVar[tuple[str, ...]] = ()
+    Subclasses set ``tables``: table name → (columns, key columns); each column is a list state named
+    ``<table>_<column>``.
+    """
+
+    tables: ClassVar[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {}
     full_state_update: ClassVar[bool] = False
     is_differentiable: ClassVar[bool] = False
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        for name in self.columns:
-            self.add_state(f"rows_{name}", default=[], dist_reduce_fx="cat")
+        for table, (columns, _) in self.tables.items():
+            for name in columns:
+                self.add_state(f"{table}_{name}", default=[], dist_reduce_fx="cat")
         self._names: dict[int, str] = {}
 
     def _register_video(self, video: str | int) -> int:
@@ -57,21 +61,21 @@ class TaggedRowsMetric(Metric):
             raise DataError(f"video ids {known!r} and {name!r} collide in the 48-bit key hash; rename one")
         return key
 
-    def _append(self, **cols: Tensor | np.ndarray | float) -> None:
+    def _append(self, table: str, **cols: Tensor | np.ndarray | float) -> None:
         lengths = set()
         tensors = {}
-        for name in self.columns:
+        for name in self.tables[table][0]:
             value = torch.as_tensor(np.asarray(cols[name]) if not isinstance(cols[name], Tensor) else cols[name])
             tensors[name] = value.to(device=self.device, dtype=torch.float64).reshape(-1)
             lengths.add(tensors[name].numel())
         if len(lengths) > 1:
-            raise ValueError(f"{type(self).__name__}: row columns have different lengths {sorted(lengths)}")
+            raise ValueError(f"{type(self).__name__}: {table} columns have different lengths {sorted(lengths)}")
         for name, value in tensors.items():
-            getattr(self, f"rows_{name}").append(value)
+            getattr(self, f"{table}_{name}").append(value)
 
     def _sync_dist(self, dist_sync_fn: Callable | None = None, process_group: Any | None = None) -> None:
-        for name in self.columns:
-            state = getattr(self, f"rows_{name}")
+        for name in self._reductions:
+            state = getattr(self, name)
             if isinstance(state, list) and len(state) == 0:
                 state.append(torch.zeros(0, dtype=torch.float64, device=self.device))
         kwargs = {"process_group": process_group}
@@ -79,19 +83,20 @@ class TaggedRowsMetric(Metric):
             kwargs["dist_sync_fn"] = dist_sync_fn
         super()._sync_dist(**kwargs)
 
-    def rows(self) -> dict[str, np.ndarray]:
-        """All rows (synced when called inside ``compute``), de-duplicated by key and sorted by key."""
-        table = {}
-        for name in self.columns:
-            state = getattr(self, f"rows_{name}")
+    def rows(self, table: str = "rows") -> dict[str, np.ndarray]:
+        """All rows of ``table`` (synced inside ``compute``), de-duplicated by key and sorted by key."""
+        columns, key_columns = self.tables[table]
+        out = {}
+        for name in columns:
+            state = getattr(self, f"{table}_{name}")
             if isinstance(state, list):
                 state = torch.cat(state) if state else torch.zeros(0, dtype=torch.float64)
-            table[name] = state.detach().cpu().double().numpy().reshape(-1)
-        if not self.key_columns or table[self.columns[0]].size == 0:
-            return table
-        keys = np.stack([table[k] for k in self.key_columns], axis=1)
+            out[name] = state.detach().cpu().double().numpy().reshape(-1)
+        if not key_columns or out[columns[0]].size == 0:
+            return out
+        keys = np.stack([out[k] for k in key_columns], axis=1)
         _, first = np.unique(keys, axis=0, return_index=True)  # unique rows come back sorted by key
-        return {name: col[first] for name, col in table.items()}
+        return {name: col[first] for name, col in out.items()}
 
     def video_names(self) -> dict[int, str]:
         """Key → name for every video seen on any rank (a collective under DDP: call it on all ranks)."""

@@ -159,8 +159,9 @@ class JandF(TaggedRowsMetric):
         max_proposals: unsupervised protocol only: most predicted ids allowed per video.
     """
 
-    columns: ClassVar[tuple[str, ...]] = ("video", "object", "frame", "j", "f")
-    key_columns: ClassVar[tuple[str, ...]] = ("video", "object", "frame")
+    tables: ClassVar[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
+        "rows": (("video", "object", "frame", "j", "f"), ("video", "object", "frame")),
+    }
     higher_is_better: ClassVar[bool] = True
 
     def __init__(
@@ -192,6 +193,7 @@ class JandF(TaggedRowsMetric):
         first = 1 if self.protocol == "semi-supervised" else 0
         frames = torch.arange(first, first + num_frames, device=j.device).repeat(num_objects_found)
         self._append(
+            "rows",
             video=torch.full((j.numel(),), float(key), dtype=torch.float64),
             object=objects.repeat_interleave(num_frames),
             frame=frames,
