@@ -91,13 +91,19 @@ class CityscapesSequenceReader:
         """``(H, W, 3) uint8`` frame at ``offset`` from the annotated one."""
         return read_rgb(self.frame_path(stem, offset))
 
-    def read_label(self, stem: str, frame_shape: tuple[int, ...] | None = None) -> np.ndarray:
-        """``(H, W) uint8`` trainIds (255 ignore) of the annotated frame."""
+    def read_label_ids(self, stem: str, frame_shape: tuple[int, ...] | None = None) -> np.ndarray:
+        """``(H, W) uint8`` raw labelIds of the annotated frame (checked against ``frame_shape``)."""
         path = self.label_path(stem)
+        if not path.is_file():
+            raise DataError(f"{path}: Cityscapes label not found")
         label_ids = read_index_png(path)
         if frame_shape is not None:
             check_same_size(label_ids, frame_shape, path, self.frame_path(stem, 0))
-        return label_ids_to_train_ids(label_ids)
+        return label_ids
+
+    def read_label(self, stem: str, frame_shape: tuple[int, ...] | None = None) -> np.ndarray:
+        """``(H, W) uint8`` trainIds (255 ignore) of the annotated frame."""
+        return label_ids_to_train_ids(self.read_label_ids(stem, frame_shape))
 
 
 def write_cityscapes_snippet(
