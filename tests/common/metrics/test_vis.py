@@ -72,6 +72,7 @@ def test_golden_toy() -> None:
         assert stats[name] == pytest.approx(value, abs=1e-12), name
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pycocotools.mask.decode under numpy 2
 def test_sequence_iou_equals_dense_definition() -> None:
     """Random 6-frame sequences with absent frames: RLE path == numpy definition of iou_seq."""
     rng = np.random.default_rng(0)

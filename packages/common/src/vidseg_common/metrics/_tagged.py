@@ -72,6 +72,12 @@ class TaggedRowsMetric(Metric):
             raise ValueError(f"{type(self).__name__}: {table} columns have different lengths {sorted(lengths)}")
         for name, value in tensors.items():
             getattr(self, f"{table}_{name}").append(value)
+        self._computed = None
+
+    def _count_update(self) -> None:
+        """Record an update made outside ``update()`` (results computed in a worker process)."""
+        self._update_count += 1
+        self._computed = None
 
     def _sync_dist(self, dist_sync_fn: Callable | None = None, process_group: Any | None = None) -> None:
         for name in self._reductions:

@@ -185,20 +185,29 @@ class JandF(TaggedRowsMetric):
         """
         if preds.ndim == 4 and preds.shape[0] == 1:
             preds, target = preds[0], target[0]
-        key = self._register_video(video)
         objects, j, f = score_video(
             target, preds, str(video), self.protocol, self.bound_th, self.max_proposals, num_objects
         )
-        num_objects_found, num_frames = j.shape
+        self.add_scores(video, objects, j, f)
+
+    def add_scores(self, video: str | int, objects: Tensor, j: Tensor, f: Tensor) -> None:
+        """Add the output of :func:`score_video` computed elsewhere (e.g. in a worker process).
+
+        Args:
+            objects: ``(K,)`` object ids; j, f: ``(K, T')`` per-frame values of the scored frames.
+        """
+        self._count_update()
+        key = self._register_video(video)
+        num_objects, num_frames = j.shape
         first = 1 if self.protocol == "semi-supervised" else 0
-        frames = torch.arange(first, first + num_frames, device=j.device).repeat(num_objects_found)
+        frames = torch.arange(first, first + num_frames).repeat(num_objects)
         self._append(
             "rows",
             video=torch.full((j.numel(),), float(key), dtype=torch.float64),
-            object=objects.repeat_interleave(num_frames),
+            object=torch.as_tensor(objects).repeat_interleave(num_frames),
             frame=frames,
-            j=j.reshape(-1),
-            f=f.reshape(-1),
+            j=torch.as_tensor(j).reshape(-1),
+            f=torch.as_tensor(f).reshape(-1),
         )
 
     def per_object(self) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:

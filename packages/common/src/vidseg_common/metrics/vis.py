@@ -165,6 +165,7 @@ class VideoAP(TaggedRowsMetric):
 
     def add_tables(self, tables: dict[str, dict[str, np.ndarray]]) -> None:
         """Add the tables of :func:`reduce_video` (computed elsewhere, e.g. in a worker process)."""
+        self._count_update()
         for name, cols in tables.items():
             self._append(name, **{k: torch.from_numpy(v) for k, v in cols.items()})
 
