@@ -1,0 +1,52 @@
+"""FLOP counting (incl. custom ops that declare a formula) and the benchmark helpers."""
+
+from __future__ import annotations
+
+import torch
+from tiny import TinyModule
+from torch import nn
+from torch.utils.flop_counter import register_flop_formula
+
+from vidseg_common.engine.benchmark import benchmark_module, count_flops, count_parameters
+
+
+@torch.library.custom_op("vidseg_test::scale_no_formula", mutates_args=())
+def _scale_no_formula(x: torch.Tensor) -> torch.Tensor:
+    return x * 2
+
+
+@torch.library.custom_op("vidseg_test::scale_with_formula", mutates_args=())
+def _scale_with_formula(x: torch.Tensor) -> torch.Tensor:
+    return x * 2
+
+
+@register_flop_formula(torch.ops.vidseg_test.scale_with_formula)
+def _scale_flops(x_shape, *args, **kwargs) -> int:
+    numel = 1
+    for size in x_shape:
+        numel *= size
+    return numel
+
+
+def test_linear_flops_are_two_per_mac() -> None:
+    layer = nn.Linear(16, 8)
+    flops, uncounted = count_flops(layer, (torch.rand(4, 16),))
+    assert flops == 2 * 4 * 16 * 8
+    assert uncounted == []
+
+
+def test_custom_ops_with_and_without_formula() -> None:
+    x = torch.rand(3, 5)
+    flops, uncounted = count_flops(torch.ops.vidseg_test.scale_with_formula, (x,))
+    assert flops == 15 and uncounted == []
+    flops, uncounted = count_flops(torch.ops.vidseg_test.scale_no_formula, (x,))
+    assert flops == 0 and uncounted == ["vidseg_test.scale_no_formula"]
+
+
+def test_benchmark_module_reports_consistent_numbers() -> None:
+    model = TinyModule(width=4)
+    result = benchmark_module(model, batch_size=2, num_frames=3, height=8, width=8, warmup=1, iters=2)
+    assert result.params == count_parameters(model) == 3 * 4 * 9 + 4 + 2 * 4 + 4 * 4 + 2 * 4 + 2
+    conv_flops = 2 * (3 * 9 * 4) * 8 * 8 * 2 + 2 * (4 * 2) * 8 * 8 * 2  # backbone conv + 1×1 head, B=2
+    assert result.flops >= conv_flops
+    assert result.frames_per_s == result.clips_per_s * 3

@@ -1,0 +1,52 @@
+"""VidSegModule: BN policies, optimizer construction, plain hyperparameters."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from tiny import TinyModule
+from torchvision.ops.misc import FrozenBatchNorm2d
+from torch import nn
+
+from vidseg_common.errors import ConfigError
+
+
+def test_frozen_bn_replaces_backbone_bn_only() -> None:
+    model = TinyModule(bn_mode="frozen")
+    model.configure_model()
+    assert isinstance(model.backbone.bn, FrozenBatchNorm2d)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.backbone.modules())
+    names = {name for name, _ in model.named_parameters()}
+    assert "backbone.bn.weight" not in names  # frozen statistics and affine are buffers now
+
+
+def test_eval_bn_survives_train_mode() -> None:
+    model = TinyModule(bn_mode="eval")
+    model.train()
+    assert model.training and not model.backbone.bn.training
+    before = model.backbone.bn.running_mean.clone()
+    model(torch.rand(2, 2, 3, 8, 8))
+    assert torch.equal(before, model.backbone.bn.running_mean)
+
+
+def test_train_bn_updates_statistics() -> None:
+    model = TinyModule(bn_mode="train").train()
+    before = model.backbone.bn.running_mean.clone()
+    model(torch.rand(2, 2, 3, 8, 8))
+    assert not torch.equal(before, model.backbone.bn.running_mean)
+
+
+def test_hparams_are_plain_and_complete() -> None:
+    model = TinyModule(optimizer={"name": "sgd", "lr": 0.5})
+    assert model.hparams["optimizer"]["lr"] == 0.5 and model.hparams["optimizer"]["name"] == "sgd"
+    assert model.hparams["scheduler"]["name"] == "constant"  # the default is recorded, not None
+
+
+def test_bad_values_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="bn_mode"):
+        TinyModule(bn_mode="sometimes")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="model.optimizer"):
+        TinyModule(optimizer={"lr": 1.0, "learning_rate": 2.0})
+    model = TinyModule(optimizer={"name": "rmsprop"})
+    with pytest.raises(ConfigError, match="optimizer.name"):
+        model.configure_optimizers()
