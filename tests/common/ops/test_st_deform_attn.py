@@ -172,3 +172,20 @@ def test_bad_input_clear_errors(mutate, match):
         st_deform_attn(value, torch.tensor([[3, 4, 5], [2, 2, 3]]), loc, attn, torch.tensor([0, 60])),
         st_deform_attn(value, SHAPES, loc, attn),
     )
+
+
+def test_matches_5d_grid_sample_definition():
+    """The op equals ``F.grid_sample`` on the (T, H, W) volume (trilinear, align_corners=False, zeros)."""
+    t, h, w = 3, 4, 5
+    value, loc, attn = random_inputs(1, 2, 3, 4, [t, h, w], 3, lo=-0.3, hi=1.3, seed=11)
+    expected = []
+    for head in range(2):
+        vol = value[:, :, head].reshape(1, t, h, w, 3).permute(0, 4, 1, 2, 3)  # (1, D, T, H, W)
+        grid = (2 * loc[:, :, head, 0] - 1)[:, None]  # (1, 1, Lq, K, 3)
+        sampled = torch.nn.functional.grid_sample(vol, grid, mode="bilinear", align_corners=False)[:, :, 0]
+        expected.append((sampled * attn[:, None, :, head, 0]).sum(-1).transpose(1, 2))  # (1, Lq, D)
+    expected = torch.cat(expected, -1)
+    torch.testing.assert_close(st_deform_attn(value, [t, h, w], loc, attn), expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        st_deform_attn_reference(value, [t, h, w], loc, attn), expected, rtol=1e-12, atol=1e-12
+    )

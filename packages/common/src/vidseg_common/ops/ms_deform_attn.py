@@ -11,7 +11,8 @@ Three implementations, one definition:
 
 - :func:`ms_deform_attn_reference`: the CUDA kernel's rules written out (four corner gathers per level);
   the definition the tests use. Independent of ``grid_sample``.
-- :func:`ms_deform_attn_torch`: the vectorised path (one ``grid_sample`` per level), CPU and GPU.
+- :func:`ms_deform_attn_torch`: the vectorised path (:func:`deform_attn_gather`, one ``F.embedding_bag``
+  over all levels), CPU and GPU.
 - ``vidseg_common.ops._triton.ms_deform_attn``: a Triton forward kernel for CUDA.
 
 The public op :func:`ms_deform_attn` dispatches with ``VIDSEG_OPS_BACKEND`` (``ops.backend``). Its backward
@@ -31,6 +32,7 @@ from torch.utils.flop_counter import register_flop_formula
 from vidseg_common.ops.backend import select_backend
 
 __all__ = [
+    "deform_attn_gather",
     "flatten_spatial_shapes",
     "ms_deform_attn",
     "ms_deform_attn_flops",
@@ -201,33 +203,94 @@ def ms_deform_attn_reference(
     return out.permute(0, 2, 1, 3).reshape(n, lq, m * d)
 
 
+def deform_attn_gather(
+    value: Tensor,
+    spatial_shapes: Sequence[int],
+    sampling_locations: Tensor,
+    attention_weights: Tensor,
+    dims: int,
+) -> Tensor:
+    """Vectorised deformable attention for 2-D (bilinear) or 3-D (trilinear) levels, via ``F.embedding_bag``.
+
+    Every (batch, query, head) is one bag of ``L·P·2^dims`` rows of ``value`` viewed as an ``(N·S·M, D)`` table:
+    the neighbours of its points, with per-sample weight ``attention · interpolation weight`` (0 for a
+    neighbour outside its level, whose index is clamped inside). ``embedding_bag(mode='sum')`` computes the
+    weighted sums without materialising the ``(N, Lq, M, L·P, D)`` sampled values that the ``grid_sample``
+    formulation builds; it is differentiable in the table and in the per-sample weights (hence the locations).
+    Indices are built per axis and combined by outer sums, so only the final ``2^dims``-wide index and
+    weight tensors are full size.
+
+    Args:
+        value: ``(N, S, M, D)``.
+        spatial_shapes: flat per-level extents, slowest axis first (``[H, W, ...]`` or ``[T, H, W, ...]``).
+        sampling_locations: ``(N, Lq, M, L, P, dims)``, coordinates fastest axis first (``(x, y[, t])``).
+        attention_weights: ``(N, Lq, M, L, P)``.
+        dims: 2 or 3.
+
+    Returns:
+        ``(N, Lq, M·D)``.
+    """
+    n, s, m, d = value.shape
+    lq, n_levels = sampling_locations.shape[1], sampling_locations.shape[3]
+    device = sampling_locations.device
+    if n * lq * m == 0:
+        return value.new_zeros(n, lq, m * d)
+    extents = [list(reversed(spatial_shapes[dims * i : dims * i + dims])) for i in range(n_levels)]  # x first
+    strides = []  # per level, per axis (x first), in table rows: position stride · M
+    for ext in extents:
+        axis_strides = [m]
+        for e in ext[:-1]:
+            axis_strides.append(axis_strides[-1] * e)
+        strides.append(axis_strides)
+    starts = [0]
+    for size in level_sizes(spatial_shapes, dims)[:-1]:
+        starts.append(starts[-1] + size)
+    index_dtype = torch.int32 if n * s * m < 2**31 else torch.int64
+    # Layout (N, Lq, M, corners, L, P): the corner axis sits outside the contiguous (L, P) block, so the
+    # broadcasts below stay vectorised. Level constants are (L, 1) to broadcast over (L, P).
+    extent_f = torch.tensor(extents, dtype=sampling_locations.dtype, device=device).T[
+        ..., None
+    ]  # (dims, L, 1)
+    extent_i = torch.tensor(extents, dtype=index_dtype, device=device).T[..., None]
+    stride_i = torch.tensor(strides, dtype=index_dtype, device=device).T[..., None]
+    row0 = (  # first table row of (batch b, level l, head h): (b·S + start_l)·M + h, shape (N, 1, M, 1, L, 1)
+        torch.arange(n, device=device, dtype=index_dtype).view(n, 1, 1, 1, 1, 1) * (s * m)
+        + torch.tensor(starts, dtype=index_dtype, device=device).view(1, 1, 1, 1, n_levels, 1) * m
+        + torch.arange(m, device=device, dtype=index_dtype).view(1, 1, m, 1, 1, 1)
+    )
+    two = torch.arange(2, device=device, dtype=index_dtype).view(2, 1, 1)
+    pix = sampling_locations.movedim(-1, 0) * extent_f[:, None, None, None] - 0.5  # (dims, N, Lq, M, L, P)
+    index = row0
+    weight = attention_weights[:, :, :, None]  # (N, Lq, M, 1, L, P)
+    for axis in range(dims):
+        base_f = torch.floor(pix[axis].detach())
+        frac = (pix[axis] - base_f)[:, :, :, None]  # (N, Lq, M, 1, L, P)
+        corner = base_f.to(index_dtype)[:, :, :, None] + two  # (N, Lq, M, 2, L, P)
+        clamped = torch.clamp(corner, min=torch.zeros_like(extent_i[axis]), max=extent_i[axis] - 1)
+        axis_weight = torch.cat([1 - frac, frac], 3) * (clamped == corner)
+        axis_offset = clamped * stride_i[axis]
+        index = (axis_offset[:, :, :, :, None] + index[:, :, :, None]).flatten(3, 4)
+        weight = (axis_weight[:, :, :, :, None] * weight[:, :, :, None]).flatten(3, 4)
+    bags = n * lq * m
+    out = F.embedding_bag(
+        index.reshape(bags, -1),
+        value.reshape(n * s * m, d),
+        per_sample_weights=weight.reshape(bags, -1),
+        mode="sum",
+    )
+    return out.view(n, lq, m * d)
+
+
 def ms_deform_attn_torch(
     value: Tensor, spatial_shapes: Sequence[int], sampling_locations: Tensor, attention_weights: Tensor
 ) -> Tensor:
-    """Vectorised path: one ``F.grid_sample`` per level (Deformable DETR's ``ms_deform_attn_core_pytorch``).
+    """Vectorised path (CPU and GPU): :func:`deform_attn_gather` with bilinear (2-D) levels.
 
-    Shapes as in :func:`ms_deform_attn_reference`; returns ``(N, Lq, M·D)``.
+    Shapes as in :func:`ms_deform_attn_reference`; returns ``(N, Lq, M·D)``. Equal to Deformable DETR's
+    ``ms_deform_attn_core_pytorch`` (one ``grid_sample`` per level; tested) but it never materialises the
+    ``(N·M, D, Lq, L·P)`` sampled values (speed and memory: ``benchmarks/ops_deform_attn.py``).
     """
-    n, _, m, d = value.shape
-    lq, n_levels, n_points = (
-        sampling_locations.shape[1],
-        sampling_locations.shape[3],
-        sampling_locations.shape[4],
-    )
-    sizes = level_sizes(spatial_shapes, 2)
-    grids = 2 * sampling_locations - 1
-    sampled = []
-    for lvl, value_l in enumerate(value.split(sizes, dim=1)):
-        height, width = spatial_shapes[2 * lvl], spatial_shapes[2 * lvl + 1]
-        value_l = value_l.permute(0, 2, 3, 1).reshape(n * m, d, height, width)
-        grid_l = grids[:, :, :, lvl].transpose(1, 2).reshape(n * m, lq, n_points, 2)
-        sampled.append(
-            F.grid_sample(value_l, grid_l, mode="bilinear", padding_mode="zeros", align_corners=False)
-        )
-    stacked = torch.stack(sampled, dim=-2).flatten(-2)  # (N·M, D, Lq, L·P)
-    attn = attention_weights.transpose(1, 2).reshape(n * m, 1, lq, n_levels * n_points)
-    out = (stacked * attn).sum(-1)  # (N·M, D, Lq)
-    return out.view(n, m * d, lq).transpose(1, 2).contiguous()
+    return deform_attn_gather(value, spatial_shapes, sampling_locations, attention_weights, 2)
 
 
 def _run_backend(
