@@ -33,7 +33,8 @@ class ClipAugment:
     Args:
         train: enable the random parts (flip, crop, colour jitter).
         short_side: resize so the short side is this (a sequence = random choice per clip); ``None`` keeps the size.
-        max_size: cap on the long side after the short-side resize (``None``: no cap).
+        max_size: cap on the long side after the short-side resize, as DETR's ``RandomResize(..., max_size)``
+            (``None``: no cap).
         crop_size: ``(h, w)`` of a ``RandomResizedCrop`` (train only); ``None``: no crop.
         crop_scale: area fraction range of the crop (STCN: ``(0.36, 1.0)``).
         crop_ratio: aspect-ratio range of the crop.
@@ -63,11 +64,10 @@ class ClipAugment:
         seed: int | None = None,
     ) -> None:
         ops: list[A.BasicTransform] = []
-        if short_side is not None:
-            sizes = list(short_side) if isinstance(short_side, Sequence) else int(short_side)
-            ops.append(A.SmallestMaxSize(max_size=sizes, interpolation=cv2.INTER_LINEAR))
-        if max_size is not None:
-            ops.append(A.LongestMaxSize(max_size=max_size, interpolation=cv2.INTER_LINEAR, p=1.0))
+        self.short_sides = None if short_side is None else (
+            [int(v) for v in short_side] if isinstance(short_side, Sequence) else [int(short_side)])
+        self.max_size = max_size
+        self.rng = np.random.default_rng(seed)
         if train and hflip_prob > 0:
             ops.append(A.HorizontalFlip(p=hflip_prob))
         if train and crop_size is not None:
@@ -84,8 +84,26 @@ class ClipAugment:
         self.compose = A.Compose(ops, seed=seed)
 
     def set_random_seed(self, seed: int) -> None:
-        """Reseed the Compose RNG (called once per DataLoader worker)."""
+        """Reseed the Compose RNG and the resize RNG (called once per DataLoader worker)."""
         self.compose.set_random_seed(seed)
+        self.rng = np.random.default_rng(seed)
+
+    def _resize(self, frames: np.ndarray, masks: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Short side → ``short_side`` (random choice), long side capped at ``max_size`` (never enlarged by the cap)."""
+        h, w = frames.shape[1:3]
+        scale = 1.0
+        if self.short_sides is not None:
+            scale = self.short_sides[int(self.rng.integers(len(self.short_sides)))] / min(h, w)
+        if self.max_size is not None and max(h, w) * scale > self.max_size:
+            scale = self.max_size / max(h, w)
+        size = (max(round(w * scale), 1), max(round(h * scale), 1))
+        if size == (w, h):
+            return frames, masks
+        frames = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_LINEAR) for f in frames])
+        if masks is not None:
+            masks = np.stack([cv2.resize(m, size, interpolation=cv2.INTER_NEAREST).reshape(size[1], size[0], *m.shape[2:])
+                              for m in masks])
+        return frames, masks
 
     def __call__(self, frames: np.ndarray, masks: np.ndarray | None = None) -> tuple[torch.Tensor, np.ndarray | None]:
         """Augment a clip.
@@ -97,12 +115,13 @@ class ClipAugment:
         Returns:
             ``frames (T, 3, H', W') float32`` tensor and the masks with the same geometry (numpy).
         """
+        empty_channels = masks is not None and masks.ndim == 4 and masks.shape[3] == 0
+        if empty_channels:  # albumentations and cv2 need at least one channel
+            masks = np.zeros((*masks.shape[:3], 1), dtype=np.uint8)
+        frames, masks = self._resize(frames, masks)
         if masks is None:
             out = self.compose(images=frames)
             return torch.from_numpy(np.ascontiguousarray(out["images"].transpose(0, 3, 1, 2))), None
-        empty_channels = masks.ndim == 4 and masks.shape[3] == 0
-        if empty_channels:  # albumentations needs at least one channel
-            masks = np.zeros((*masks.shape[:3], 1), dtype=np.uint8)
         out = self.compose(images=frames, masks=masks)
         out_masks = np.asarray(out["masks"])
         if empty_channels:

@@ -38,7 +38,12 @@ def _job(args: tuple[SyntheticConfig, str, int, int, str]) -> dict[str, Any]:
 
 
 def generate_dataset(root: str | os.PathLike[str], cfg: SyntheticConfig, workers: int | None = None) -> Path:
-    """Write the dataset described by ``cfg`` under ``root`` and a ``synthetic.json`` record; return ``root``."""
+    """Write the dataset described by ``cfg`` under ``root`` and a ``synthetic.json`` record; return ``root``.
+
+    ``workers > 1`` renders videos in ``forkserver`` processes (not ``fork``: forking a process whose
+    OpenCV/torch thread pools are running can deadlock); the calling script then needs a
+    ``if __name__ == "__main__":`` guard. Output bytes do not depend on ``workers``.
+    """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)

@@ -1,0 +1,97 @@
+"""``VSSDataModule``: Cityscapes sequences or CamVid video, annotated frame + T previous frames (STT/TDNet)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from vidseg_common.data.datamodules.base import ClipDataModule
+from vidseg_common.data.datasets import VSSClipDataset
+from vidseg_common.data.formats.camvid import NUM_CLASSES as CAMVID_CLASSES
+from vidseg_common.data.formats.camvid import CamVidReader
+from vidseg_common.data.formats.cityscapes import NUM_CLASSES as CITYSCAPES_CLASSES
+from vidseg_common.data.formats.cityscapes_sequence import CityscapesSequenceReader
+from vidseg_common.data.sampling import PreviousFrames
+from vidseg_common.data.synthetic.config import SyntheticConfig
+from vidseg_common.data.transforms import ClipAugment
+from vidseg_common.errors import ConfigError
+
+
+class VSSDataModule(ClipDataModule):
+    """Video semantic segmentation data.
+
+    Args:
+        dataset: ``"cityscapes"`` or ``"camvid"``.
+        train_split: training split.
+        val_split: validation split.
+        test_split: test/predict split (default: ``val_split``).
+        num_previous: previous frames T (STT: 3 → 4-frame clips).
+        max_gap: largest random gap between consecutive frames in training (TDNet: 2).
+        eval_gap: fixed gap in evaluation.
+        short_side: training short-side resize (sequence = random choice) or ``None``.
+        crop_size: training crop ``(h, w)`` or ``None`` (TDNet 769×1537 style crops).
+        crop_scale: crop area range.
+        hflip_prob: horizontal flip probability.
+        color_jitter: ``(brightness, contrast, saturation, hue)`` or ``None``.
+        eval_short_side: evaluation short side (``None``: full resolution, as mIoU is computed there).
+        pad_divisor: pad to a multiple of the model stride.
+    """
+
+    layout = "cityscapes"
+
+    def __init__(
+        self,
+        root: str = "synthetic",
+        dataset: Literal["cityscapes", "camvid"] = "cityscapes",
+        train_split: str = "train",
+        val_split: str = "val",
+        test_split: str | None = None,
+        num_previous: int = 3,
+        max_gap: int = 2,
+        eval_gap: int = 1,
+        short_side: list[int] | None = None,
+        crop_size: tuple[int, int] | None = None,
+        crop_scale: tuple[float, float] = (0.5, 1.0),
+        hflip_prob: float = 0.5,
+        color_jitter: tuple[float, float, float, float] | None = None,
+        eval_short_side: int | None = None,
+        pad_divisor: int = 32,
+        synthetic: SyntheticConfig | dict[str, Any] | None = None,
+        cache_dir: str | None = None,
+        batch_size: int = 2,
+        num_workers: int = 2,
+        pin_memory: bool = False,
+        seed: int = 0,
+    ) -> None:
+        if dataset not in ("cityscapes", "camvid"):
+            raise ConfigError(f"data.dataset must be 'cityscapes' or 'camvid', got {dataset!r}")
+        self.layout = dataset
+        super().__init__(root, synthetic, cache_dir, batch_size, num_workers, pin_memory, seed)
+        self.save_hyperparameters()
+        self.dataset = dataset
+        self.num_classes = CITYSCAPES_CLASSES if dataset == "cityscapes" else CAMVID_CLASSES
+        self.train_split, self.val_split, self.test_split = train_split, val_split, test_split or val_split
+        self.num_previous, self.max_gap, self.eval_gap = num_previous, max_gap, eval_gap
+        self.train_augment = dict(short_side=short_side, crop_size=crop_size, crop_scale=crop_scale,
+                                  hflip_prob=hflip_prob, color_jitter=color_jitter, pad_divisor=pad_divisor)
+        self.eval_augment = dict(short_side=eval_short_side, pad_divisor=pad_divisor)
+
+    def synthetic_defaults(self) -> dict[str, Any]:
+        # CamVid has 4 sequences: 2 for training, 1 val + 1 test
+        return {"num_videos": 2, "num_val_videos": 2, "num_frames": 20} if self.layout == "camvid" else {}
+
+    def _reader(self, split: str) -> CityscapesSequenceReader | CamVidReader:
+        root = self.resolved_root()
+        return CityscapesSequenceReader(root, split) if self.dataset == "cityscapes" else CamVidReader(root, split)
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in (None, "fit"):
+            self.datasets["train"] = VSSClipDataset(
+                self._reader(self.train_split), ClipAugment(True, seed=self.seed, **self.train_augment),
+                PreviousFrames(self.num_previous, self.max_gap), seed=self.seed)
+        eval_sampler = PreviousFrames(self.num_previous, deterministic=True, eval_gap=self.eval_gap)
+        if stage in (None, "fit", "validate"):
+            self.datasets["val"] = VSSClipDataset(self._reader(self.val_split), ClipAugment(False, **self.eval_augment), eval_sampler)
+        if stage in (None, "test", "predict"):
+            reader = self._reader(self.test_split)
+            for key in ("test", "predict"):
+                self.datasets[key] = VSSClipDataset(reader, ClipAugment(False, **self.eval_augment), eval_sampler)
