@@ -154,14 +154,15 @@ def sparse_conv2d_torch(
     _, h_out, w_out = mask.shape
     rows_in = _padded_channels_last(x, padding)
     positions, rows = gather_indices(mask, (h + 2 * padding[0], w + 2 * padding[1]), (kh, kw), stride, dilation)
-    w_mat = weight.permute(2, 3, 1, 0).reshape(kh * kw * c_in, c_out)
+    # output channels-first: (C_out, B·H_out·W_out), so for B = 1 the result needs no permuting copy
+    w_mat = weight.permute(0, 2, 3, 1).reshape(c_out, kh * kw * c_in)
     chunks = []
     for start in range(0, positions.numel(), ROWS_PER_CHUNK):
         cols = rows_in.index_select(0, rows[start : start + ROWS_PER_CHUNK].reshape(-1)).reshape(-1, kh * kw * c_in)
-        chunks.append(cols @ w_mat if bias is None else torch.addmm(bias, cols, w_mat))
-    values = torch.cat(chunks) if chunks else x.new_zeros(0, c_out)
-    out = x.new_zeros(bsz * h_out * w_out, c_out).index_copy(0, positions, values)
-    return out.view(bsz, h_out, w_out, c_out).permute(0, 3, 1, 2).contiguous()
+        chunks.append(w_mat @ cols.t() if bias is None else torch.addmm(bias[:, None], w_mat, cols.t()))
+    values = (chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=1)) if chunks else x.new_zeros(c_out, 0)
+    out = x.new_zeros(c_out, bsz * h_out * w_out).index_copy(1, positions, values)
+    return out.view(c_out, bsz, h_out, w_out).transpose(0, 1).contiguous()
 
 
 def _dispatch(x, weight, bias, mask, stride, padding, dilation) -> torch.Tensor:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from vidseg_common.errors import ConfigError
 from vidseg_common.ops.sparse_conv_gates import SparseConvBase, triple_gumbel_gate
@@ -79,6 +80,17 @@ class TripleSparseConv2d(SparseConvBase):
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, tau={self.tau}"
 
+    def gate_logits(self, prev_x: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``gate(concat(prev_x, x))`` → ``(B, 3, H_out, W_out)``, computed as the sum of two convs.
+
+        Convolution is linear in its input channels, so the two halves of the gate kernel are applied
+        to ``prev_x`` and ``x`` separately: same values, no ``2·C_in`` concatenated copy (and oneDNN is
+        markedly faster on two ``C_in → 3`` convs than on one ``2·C_in → 3`` conv on CPU).
+        """
+        w_prev, w_cur = self.gate.weight.split(self.in_channels, dim=1)
+        args = (self.gate.stride, self.gate.padding, self.gate.dilation)
+        return F.conv2d(prev_x, w_prev, self.gate.bias, *args) + F.conv2d(x, w_cur, None, *args)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """One frame ``x: (B, C_in, H, W)`` → ``(B, C_out, H_out, W_out)``; updates the per-video state."""
         if self.dense_mode or not self.has_state_for(x):
@@ -87,7 +99,7 @@ class TripleSparseConv2d(SparseConvBase):
             self.remember(x, out)
             return out
         prev_out = self.prev_output
-        gate = triple_gumbel_gate(self.gate(torch.cat([self.prev_input, x], dim=1)), self.tau, noise=self.training)
+        gate = triple_gumbel_gate(self.gate_logits(self.prev_input, x), self.tau, noise=self.training)
         if self.training:
             out = gate[:, COMPUTE : COMPUTE + 1] * self._conv_forward(x, self.weight, self.bias)
             out = out + gate[:, REUSE : REUSE + 1] * prev_out
