@@ -143,9 +143,11 @@ class CyclicWindow:
 
 
 class LocalGlobal:
-    """SeqFormer: the anchor, one frame 1..``local_range`` before and after it (clamped), and ``T − 3``
-    random global frames outside that span (any frames if too few, with repetition for short videos);
-    sorted by time.
+    """SeqFormer: the anchor, one frame 1..``local_range`` before and after it (clamped at the ends), and
+    ``T − 3`` global frames drawn without replacement from ``[0, min) ∪ [max, n)`` of the local span
+    (as ``datasets/ytvos.py``, whose range includes the span's last frame); if that pool is not larger
+    than needed, from the whole video, and with repetition for videos shorter than ``T − 3``.
+    Sorted by time. Clamping can repeat a frame at the video ends, as in the reference.
     """
 
     def __init__(self, num_frames: int = 5, local_range: int = 3) -> None:
@@ -155,16 +157,20 @@ class LocalGlobal:
 
     def __call__(self, num_frames: int, rng: np.random.Generator) -> list[int]:
         anchor = int(rng.integers(num_frames))
-        before = max(anchor - int(rng.integers(1, self.local_range + 1)), 0)
-        after = min(anchor + int(rng.integers(1, self.local_range + 1)), num_frames - 1)
-        local = [before, anchor, after][: self.num_frames]
-        need = self.num_frames - len(local)
+        idx = [anchor]
+        if self.num_frames > 1:
+            idx += [max(anchor - int(rng.integers(1, self.local_range + 1)), 0),
+                    min(anchor + int(rng.integers(1, self.local_range + 1)), num_frames - 1)]
+        need = self.num_frames - len(idx)
         if need > 0:
-            outside = [i for i in range(num_frames) if i < before or i > after]
-            pool = outside if len(outside) >= need else list(range(num_frames))
-            extra = rng.choice(pool, size=need, replace=len(pool) < need).tolist()
-            local += [int(i) for i in extra]
-        return sorted(local)
+            pool = [*range(0, min(idx)), *range(max(idx), num_frames)]
+            if len(pool) > need:
+                idx += [pool[i] for i in rng.choice(len(pool), size=need, replace=False)]
+            elif num_frames >= need:
+                idx += rng.choice(num_frames, size=need, replace=False).tolist()
+            else:
+                idx += [*range(num_frames), *rng.choice(num_frames, size=need - num_frames).tolist()]
+        return sorted(int(i) for i in idx[: self.num_frames])
 
 
 class PreviousFrames:
