@@ -93,7 +93,6 @@ class YouTubeVOSScore(TaggedRowsMetric):
                 whether its category is among the training categories.
             annotated: ``(T,)`` bool, frames that carry ground truth (default: all).
         """
-        key = self._register_video(video)
         for obj, (frames, j, f) in score_video_after_first_appearance(
             target, preds, annotated, str(video), self.bound_th
         ).items():
@@ -103,10 +102,19 @@ class YouTubeVOSScore(TaggedRowsMetric):
                 is_seen = bool(seen[obj])
             else:
                 is_seen = bool(seen[obj - 1])
-            n = frames.numel()
-            self._append("rows", video=torch.full((n,), float(key), dtype=torch.float64),
-                         object=torch.full((n,), float(obj), dtype=torch.float64), frame=frames, j=j, f=f,
-                         seen=torch.full((n,), float(is_seen), dtype=torch.float64))  # fmt: skip
+            self.add_object_scores(video, obj, frames, j, f, is_seen)
+
+    def add_object_scores(
+        self, video: str | int, obj: int, frames: Tensor, j: Tensor, f: Tensor, seen: bool
+    ) -> None:
+        """Add one object's per-frame scores computed elsewhere (``frames``, ``j``, ``f``: ``(N,)``)."""
+        self._count_update()
+        key = self._register_video(video)
+        n = len(frames)
+        self._append("rows", video=torch.full((n,), float(key), dtype=torch.float64),
+                     object=torch.full((n,), float(obj), dtype=torch.float64), frame=torch.as_tensor(frames),
+                     j=torch.as_tensor(j), f=torch.as_tensor(f),
+                     seen=torch.full((n,), float(seen), dtype=torch.float64))  # fmt: skip
 
     def compute(self) -> dict[str, Tensor]:
         """``G_proxy``, ``J_seen``, ``F_seen``, ``J_unseen``, ``F_unseen`` (NaN for an empty group)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -45,14 +46,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     vis.add_argument("--gt", required=True, type=Path, help="dataset JSON with annotations")
     vis.add_argument("--results", required=True, type=Path, help="results JSON (list of detections)")
     _common(vis)
-    for name in ("youtube-vos", "cityscapes", "camvid"):
-        extra = sub.add_parser(name, help=f"{name} (see the module docs)")
-        extra.add_argument("--gt", required=True, type=Path)
-        extra.add_argument("--results", required=True, type=Path)
-        extra.add_argument("--split", default="val")
-        extra.add_argument("--meta", type=Path, help="youtube-vos: meta.json of the split (categories per object)")
-        extra.add_argument("--unseen", type=Path, help="youtube-vos: text file of unseen category names")
-        _common(extra)
+    vos = sub.add_parser("youtube-vos", help="YouTube-VOS J/F seen/unseen and G (local proxy, not the server's G)")
+    vos.add_argument("--gt", required=True, type=Path, help="split folder with Annotations/ and meta.json")
+    vos.add_argument("--results", required=True, type=Path, help="folder of <video>/<frame>.png predictions")
+    vos.add_argument("--unseen", type=Path, help="text file: unseen category names, one per line (default: none)")
+    _common(vos)
+    for name, split in (("cityscapes", "val"), ("camvid", "test")):
+        sem = sub.add_parser(name, help=f"{name} mIoU over the whole split (per-class IoU)")
+        sem.add_argument("--gt", required=True, type=Path, help=f"{name} root")
+        sem.add_argument("--results", required=True, type=Path, help="folder of label PNGs")
+        sem.add_argument("--split", default=split)
+        if name == "cityscapes":
+            sem.add_argument("--label-ids", action="store_true", help="predictions hold labelIds, not trainIds")
+        _common(sem)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +74,9 @@ def run(args: argparse.Namespace) -> int:
         return _run_davis(args)
     if args.dataset == "youtube-vis":
         return _run_youtube_vis(args)
-    raise ConfigError(f"vidseg eval {args.dataset}: not implemented yet (available: davis, youtube-vis)")
+    if args.dataset == "youtube-vos":
+        return _run_youtube_vos(args)
+    return _run_semantic(args)
 
 
 def parallel_map(fn: Callable[[Any], Any], items: Iterable[Any], workers: int) -> Iterator[Any]:
@@ -177,5 +185,66 @@ def _run_youtube_vis(args: argparse.Namespace) -> int:
             print(f" {title:<18} {short} @[ IoU={iou:<9} | area={area:>6s} | maxDets={max_det:>3d} ] = {stats[name]:0.3f}")
     if args.json:
         payload = {"stats": stats, "order": list(STAT_NAMES), "source": "vidseg eval youtube-vis"}
+        atomic_write_text(args.json, json.dumps(payload, indent=1) + "\n")
+    return 0
+
+
+def _run_youtube_vos(args: argparse.Namespace) -> int:
+    import torch
+
+    from vidseg_common.metrics.ytvos import SCORE_NAMES, YouTubeVOSScore
+    from vidseg_common.metrics.ytvos_folder import read_meta, score_folder_video
+
+    meta = read_meta(args.gt)
+    unseen = set(args.unseen.read_text().split("\n")) - {""} if args.unseen else set()
+    jobs = [(str(args.gt), str(args.results), v, {o: c not in unseen for o, c in objs.items()}) for v, objs in sorted(meta.items())]
+    metric = YouTubeVOSScore()
+    for video, objects in parallel_map(score_folder_video, jobs, args.workers):
+        for obj, (frames, j, f, seen) in objects.items():
+            metric.add_object_scores(video, obj, torch.from_numpy(frames), torch.from_numpy(j), torch.from_numpy(f), seen)
+    scores = {k: float(v) for k, v in metric.compute().items()}
+    if not args.quiet:
+        print("YouTube-VOS local proxy (annotated frames after each object's first appearance; not the server's G)")
+        print(format_table(list(SCORE_NAMES), [[scores[n] for n in SCORE_NAMES]]))
+    if args.json:
+        atomic_write_text(args.json, json.dumps({"scores": scores, "source": "vidseg eval youtube-vos (proxy)"}, indent=1) + "\n")
+    return 0
+
+
+def _cityscapes_job(job: tuple[tuple[str, str, str], bool]) -> Any:
+    from vidseg_common.metrics.vss_folder import cityscapes_confusion
+
+    return cityscapes_confusion(job[0], label_ids=job[1])
+
+
+def _run_semantic(args: argparse.Namespace) -> int:
+    import torch
+
+    from vidseg_common.metrics import vss_folder
+    from vidseg_common.metrics.vss import SegmentationIoU
+
+    if args.dataset == "cityscapes":
+        from vidseg_common.data.formats.cityscapes import NUM_CLASSES, TRAIN_ID_NAMES
+
+        names = list(TRAIN_ID_NAMES)
+        jobs = [(job, args.label_ids) for job in vss_folder.cityscapes_jobs(args.gt, args.results, args.split)]
+        fn: Callable[[Any], Any] = _cityscapes_job
+    else:
+        from vidseg_common.data.formats.camvid import CLASS_NAMES, NUM_CLASSES
+
+        names = list(CLASS_NAMES)
+        jobs = vss_folder.camvid_jobs(args.gt, args.results, args.split)
+        fn = vss_folder.camvid_confusion
+    metric = SegmentationIoU(num_classes=NUM_CLASSES, class_names=names)
+    total = sum(parallel_map(fn, jobs, args.workers))
+    metric.confmat += torch.as_tensor(total, dtype=metric.confmat.dtype)
+    metric._update_count += 1
+    result = metric.compute()
+    per_class = {n: (None if math.isnan(v) else v) for n, v in zip(names, result["IoU"].tolist())}
+    if not args.quiet:
+        print(format_table(["class", "IoU"], [[n, float("nan") if v is None else v] for n, v in per_class.items()]))
+        print(f"mIoU ({args.dataset} {args.split}, {len(jobs)} images, NaN classes excluded): {float(result['mIoU']):.6f}")
+    if args.json:
+        payload = {"mIoU": float(result["mIoU"]), "IoU": per_class, "images": len(jobs), "source": f"vidseg eval {args.dataset}"}
         atomic_write_text(args.json, json.dumps(payload, indent=1) + "\n")
     return 0
