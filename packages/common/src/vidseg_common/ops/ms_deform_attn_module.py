@@ -8,12 +8,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from vidseg_common.ops.ms_deform_attn import (
-    check_level_start_index,
-    flatten_spatial_shapes,
-    level_sizes,
-    ms_deform_attn,
-)
+from vidseg_common.ops.ms_deform_attn import ms_deform_attn
+from vidseg_common.ops.ms_deform_attn_core import check_level_start_index, flatten_spatial_shapes, level_sizes
 
 __all__ = ["MSDeformAttn", "grid_offset_directions"]
 

@@ -28,7 +28,7 @@ from torch import Tensor
 from torch.utils.flop_counter import register_flop_formula
 
 from vidseg_common.ops.backend import select_backend
-from vidseg_common.ops.ms_deform_attn import (
+from vidseg_common.ops.ms_deform_attn_core import (
     check_deform_inputs,
     check_level_start_index,
     deform_attn_gather,

@@ -23,12 +23,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from vidseg_common.ops.ms_deform_attn import (
-    check_level_start_index,
-    flatten_spatial_shapes,
-    level_sizes,
-    ms_deform_attn,
-)
+from vidseg_common.ops.ms_deform_attn import ms_deform_attn
+from vidseg_common.ops.ms_deform_attn_core import check_level_start_index, flatten_spatial_shapes, level_sizes
 from vidseg_common.ops.ms_deform_attn_module import grid_offset_directions
 from vidseg_common.ops.st_deform_attn import st_deform_attn
 
