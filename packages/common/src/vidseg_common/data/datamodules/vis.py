@@ -29,6 +29,7 @@ class VISDataModule(ClipDataModule):
         protocol: ``"seqformer"`` (anchor + local + global frames) or ``"vistr"`` (consecutive cyclic window).
         num_frames: frames per clip (SeqFormer 5, VisTR 36).
         local_range: SeqFormer local-frame distance.
+        repeat: training videos per epoch multiplier (VisTR/SeqFormer iterate every frame as an anchor).
         coco_json: COCO instances JSON for joint training as pseudo-videos (``None``: off), relative to ``root``.
         coco_images: COCO image folder.
         coco_category_map: ``"ytvis19"`` (SeqFormer's map) or ``"none"`` (keep COCO ids).
@@ -54,6 +55,7 @@ class VISDataModule(ClipDataModule):
         protocol: Literal["seqformer", "vistr"] = "seqformer",
         num_frames: int = 5,
         local_range: int = 3,
+        repeat: int = 1,
         coco_json: str | None = None,
         coco_images: str | None = None,
         coco_category_map: Literal["ytvis19", "none"] = "ytvis19",
@@ -77,7 +79,7 @@ class VISDataModule(ClipDataModule):
         super().__init__(root, synthetic, cache_dir, batch_size, num_workers, pin_memory, seed)
         self.save_hyperparameters()
         self.train_json, self.val_json, self.train_images, self.val_images = train_json, val_json, train_images, val_images
-        self.protocol, self.num_frames, self.local_range = protocol, num_frames, local_range
+        self.protocol, self.num_frames, self.local_range, self.repeat = protocol, num_frames, local_range, repeat
         self.coco_json, self.coco_images = coco_json, coco_images
         self.coco_map = COCO_TO_YTVIS19 if coco_category_map == "ytvis19" else None
         self.pseudo_rotation = pseudo_rotation
@@ -97,7 +99,8 @@ class VISDataModule(ClipDataModule):
         if stage in (None, "fit"):
             sampler = LocalGlobal(self.num_frames, self.local_range) if self.protocol == "seqformer" else CyclicWindow(self.num_frames)
             train = VISClipDataset(self._reader(self.train_json, self.train_images),
-                                   ClipAugment(True, seed=self.seed, **self.train_augment), sampler, seed=self.seed)
+                                   ClipAugment(True, seed=self.seed, **self.train_augment), sampler,
+                                   repeat=self.repeat, seed=self.seed)
             if self.coco_json is not None:
                 if self.coco_images is None:
                     raise ConfigError("data.coco_images is required with data.coco_json")

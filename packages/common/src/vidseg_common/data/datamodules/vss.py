@@ -27,6 +27,7 @@ class VSSDataModule(ClipDataModule):
         num_previous: previous frames T (STT: 3 → 4-frame clips).
         max_gap: largest random gap between consecutive frames in training (TDNet: 2).
         eval_gap: fixed gap in evaluation.
+        repeat: training samples per epoch multiplier.
         short_side: training short-side resize (sequence = random choice) or ``None``.
         crop_size: training crop ``(h, w)`` or ``None`` (TDNet 769×1537 style crops).
         crop_scale: crop area range.
@@ -48,6 +49,7 @@ class VSSDataModule(ClipDataModule):
         num_previous: int = 3,
         max_gap: int = 2,
         eval_gap: int = 1,
+        repeat: int = 1,
         short_side: list[int] | None = None,
         crop_size: tuple[int, int] | None = None,
         crop_scale: tuple[float, float] = (0.5, 1.0),
@@ -70,7 +72,7 @@ class VSSDataModule(ClipDataModule):
         self.dataset = dataset
         self.num_classes = CITYSCAPES_CLASSES if dataset == "cityscapes" else CAMVID_CLASSES
         self.train_split, self.val_split, self.test_split = train_split, val_split, test_split or val_split
-        self.num_previous, self.max_gap, self.eval_gap = num_previous, max_gap, eval_gap
+        self.num_previous, self.max_gap, self.eval_gap, self.repeat = num_previous, max_gap, eval_gap, repeat
         self.train_augment = dict(short_side=short_side, crop_size=crop_size, crop_scale=crop_scale,
                                   hflip_prob=hflip_prob, color_jitter=color_jitter, pad_divisor=pad_divisor)
         self.eval_augment = dict(short_side=eval_short_side, pad_divisor=pad_divisor)
@@ -87,7 +89,7 @@ class VSSDataModule(ClipDataModule):
         if stage in (None, "fit"):
             self.datasets["train"] = VSSClipDataset(
                 self._reader(self.train_split), ClipAugment(True, seed=self.seed, **self.train_augment),
-                PreviousFrames(self.num_previous, self.max_gap), seed=self.seed)
+                PreviousFrames(self.num_previous, self.max_gap), repeat=self.repeat, seed=self.seed)
         eval_sampler = PreviousFrames(self.num_previous, deterministic=True, eval_gap=self.eval_gap)
         if stage in (None, "fit", "validate"):
             self.datasets["val"] = VSSClipDataset(self._reader(self.val_split), ClipAugment(False, **self.eval_augment), eval_sampler)

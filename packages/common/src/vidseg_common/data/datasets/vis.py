@@ -44,6 +44,7 @@ class VISClipDataset(Dataset):
         pseudo_video_frames: frames per COCO pseudo-video.
         pseudo_video_augment: per-frame uint8 transform of COCO pseudo-video frames (``None``: plain copies).
         max_tries: re-sampling attempts when no instance survives augmentation.
+        repeat: dataset length multiplier in training (VisTR iterates every frame as an anchor: ~length).
         seed: seed of the sampling RNG (reseeded per worker).
     """
 
@@ -55,9 +56,10 @@ class VISClipDataset(Dataset):
         pseudo_video_frames: int = 5,
         pseudo_video_augment: A.Compose | None = None,
         max_tries: int = 5,
+        repeat: int = 1,
         seed: int = 0,
     ) -> None:
-        self.reader, self.augment, self.sampler = reader, augment, sampler
+        self.reader, self.augment, self.sampler, self.repeat = reader, augment, sampler, repeat
         self.is_coco = isinstance(reader, CocoPseudoVideoReader)
         self.ids = reader.image_ids() if self.is_coco else reader.video_ids()
         self.pseudo_video_frames, self.pseudo_video_augment = pseudo_video_frames, pseudo_video_augment
@@ -83,7 +85,7 @@ class VISClipDataset(Dataset):
         return np.stack(frames)[order], np.stack(out_masks)[order]
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.ids) * (self.repeat if self.sampler is not None else 1)
 
     def _load(self, item_id: int) -> tuple[np.ndarray, np.ndarray, list[int], dict[str, Any]]:
         """Frames ``(T, H, W, 3)``, instance masks ``(T, H, W, N) uint8``, categories, meta."""
@@ -102,7 +104,7 @@ class VISClipDataset(Dataset):
         return frames, masks, [i.category_id for i in instances], meta
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        item_id = self.ids[index]
+        item_id = self.ids[index % len(self.ids)]
         for _ in range(self.max_tries if self.sampler is not None else 1):
             frames, masks, labels, meta = self._load(item_id)
             frames_t, masks_a = self.augment(frames, masks)

@@ -35,11 +35,14 @@ class VSSClipDataset(Dataset):
             :class:`~vidseg_common.data.formats.camvid.CamVidReader`.
         augment: clip transform (the label is transformed with the frames).
         sampler: previous-frame offsets (``deterministic=True`` for evaluation).
+        repeat: dataset length multiplier.
         seed: seed of the sampling RNG (reseeded per worker).
     """
 
-    def __init__(self, reader: VSSReader, augment: ClipAugment, sampler: PreviousFrames, seed: int = 0) -> None:
-        self.reader, self.augment, self.sampler = reader, augment, sampler
+    def __init__(
+        self, reader: VSSReader, augment: ClipAugment, sampler: PreviousFrames, repeat: int = 1, seed: int = 0
+    ) -> None:
+        self.reader, self.augment, self.sampler, self.repeat = reader, augment, sampler, repeat
         self.stems = reader.samples()
         self.rng = np.random.default_rng(seed)
 
@@ -48,10 +51,10 @@ class VSSClipDataset(Dataset):
         self.augment.set_random_seed(seed)
 
     def __len__(self) -> int:
-        return len(self.stems)
+        return len(self.stems) * self.repeat
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        stem = self.stems[index]
+        stem = self.stems[index % len(self.stems)]
         lo, _ = self.reader.offset_range(stem)
         offsets = self.sampler(lo, self.rng)
         frames = np.stack([self.reader.read_frame(stem, o) for o in offsets])
