@@ -160,7 +160,18 @@ def test_statistics_and_flop_counter_agree():
     assert stats["executed_flops"] == computed * per_position
     assert stats["dense_flops"] == 2 * 9 * 8 * per_position
     assert counter.get_flop_counts()["Global"][torch.ops.vidseg.sparse_conv2d] == stats["executed_flops"]
-    assert stats["gate_flops"] == counter.get_flop_counts()["Global"][torch.ops.aten.convolution]
+    # everything else the frame counted is the gate: a 2·C_in → 3 conv with the layer's kernel
+    assert stats["gate_flops"] == counter.get_total_flops() - stats["executed_flops"] == 2 * 10 * 9 * 3 * 2 * 9 * 8
+
+
+@pytest.mark.parametrize("geometry", [(3, 1, 1, 1), (1, 1, 0, 1), (3, 2, 1, 1), ((3, 1), (2, 1), (0, 2), (1, 2))])
+def test_gate_conv_equals_conv_on_concatenated_input(geometry):
+    from vidseg_common.ops.sparse_conv_gates import gate_conv2d
+
+    kernel, stride, padding, dilation = geometry
+    gate = nn.Conv2d(9, 3, kernel, stride, padding, dilation).double()
+    a, b = torch.randn(2, 4, 9, 8, dtype=torch.float64), torch.randn(2, 5, 9, 8, dtype=torch.float64)
+    torch.testing.assert_close(gate_conv2d([a, b], gate), gate(torch.cat([a, b], 1)), rtol=1e-12, atol=1e-12)
 
 
 def test_drop_in_for_conv2d():

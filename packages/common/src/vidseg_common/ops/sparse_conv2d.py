@@ -134,9 +134,18 @@ def gather_indices(
 
 
 def _padded_channels_last(x: torch.Tensor, padding: list[int]) -> torch.Tensor:
-    """``(B, C, H, W)`` → zero-padded ``(B·Hp·Wp, C)`` contiguous rows."""
-    xp = F.pad(x, (padding[1], padding[1], padding[0], padding[0]))
-    return xp.permute(0, 2, 3, 1).reshape(-1, x.shape[1])
+    """``(B, C, H, W)`` → zero-padded ``(B·Hp·Wp, C)`` contiguous rows (one copy; only the border is zeroed)."""
+    bsz, c, h, w = x.shape
+    py, px = padding
+    rows = x.new_empty(bsz, h + 2 * py, w + 2 * px, c)
+    if py:
+        rows[:, :py].zero_()
+        rows[:, py + h :].zero_()
+    if px:
+        rows[:, py : py + h, :px].zero_()
+        rows[:, py : py + h, px + w :].zero_()
+    rows[:, py : py + h, px : px + w].copy_(x.permute(0, 2, 3, 1))
+    return rows.view(-1, c)
 
 
 def sparse_conv2d_torch(
@@ -161,7 +170,7 @@ def sparse_conv2d_torch(
         cols = rows_in.index_select(0, rows[start : start + ROWS_PER_CHUNK].reshape(-1)).reshape(-1, kh * kw * c_in)
         chunks.append(w_mat @ cols.t() if bias is None else torch.addmm(bias[:, None], w_mat, cols.t()))
     values = (chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=1)) if chunks else x.new_zeros(c_out, 0)
-    out = x.new_zeros(c_out, bsz * h_out * w_out).index_copy(1, positions, values)
+    out = x.new_zeros(c_out, bsz * h_out * w_out).index_copy_(1, positions, values)
     return out.view(c_out, bsz, h_out, w_out).transpose(0, 1).contiguous()
 
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from vidseg_common.errors import ConfigError
-from vidseg_common.ops.sparse_conv_gates import SparseConvBase, binary_gumbel_gate
+from vidseg_common.ops.sparse_conv_gates import SparseConvBase, binary_gumbel_gate, gate_conv2d
 
 __all__ = ["ResidualSparseConv2d", "StaticSparseConv2d"]
 
@@ -87,7 +87,7 @@ class StaticSparseConv2d(_BinaryGatedConv):
             out = self._conv_forward(x, self.weight, self.bias)
             self.record(None, out.shape[0] * out.shape[2] * out.shape[3], None)
             return out
-        gate = binary_gumbel_gate(self.gate(x), self.tau, noise=self.training)
+        gate = binary_gumbel_gate(gate_conv2d([x], self.gate), self.tau, noise=self.training)
         if self.training:
             out = gate * self._conv_forward(x, self.weight, self.bias)
         else:
@@ -118,7 +118,7 @@ class ResidualSparseConv2d(_BinaryGatedConv):
             self.remember(x, out)
             return out
         residual = x - self.prev_input
-        gate = binary_gumbel_gate(self.gate(residual.abs()), self.tau, noise=self.training)
+        gate = binary_gumbel_gate(gate_conv2d([residual.abs()], self.gate), self.tau, noise=self.training)
         if self.training:
             delta = gate * self._conv_forward(residual, self.weight, None)
         else:
