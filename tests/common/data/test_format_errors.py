@@ -154,3 +154,15 @@ def test_cityscapes_missing_sequence_frame(synth, tmp_path: Path) -> None:
         reader.read_frame(stem, -3)
     with pytest.raises(DataError, match=r"offset -20 lies outside its snippet"):
         reader.read_frame(stem, -20)
+
+
+def test_first_frame_only_for_test_dev(davis) -> None:
+    root, video = davis
+    names = DavisReader(root).frame_names(video)
+    for name in names[1:]:
+        ann(root, video, name).unlink()
+    with pytest.raises(DataError, match=r"00001\.png: annotation not found"):
+        DavisReader(root).read_video(video)
+    record = DavisReader(root).read_video(video, first_frame_only=True)
+    assert record.annotated.tolist() == [True] + [False] * (len(names) - 1)
+    assert (record.masks[1:] == 255).all() and record.num_objects == 2

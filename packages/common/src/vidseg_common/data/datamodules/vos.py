@@ -39,6 +39,7 @@ class VOSDataModule(ClipDataModule):
         hflip_prob: horizontal flip probability.
         color_jitter: ``(brightness, contrast, saturation, hue)`` or ``None``.
         eval_short_side: evaluation short-side resize (``None``: native 480p).
+        eval_first_frame_only: test/predict read only first-frame annotations (DAVIS test-dev has no others).
         pad_divisor: pad frames to a multiple of the model stride.
     """
 
@@ -67,6 +68,7 @@ class VOSDataModule(ClipDataModule):
         hflip_prob: float = 0.5,
         color_jitter: tuple[float, float, float, float] | None = (0.1, 0.03, 0.03, 0.0),
         eval_short_side: int | None = None,
+        eval_first_frame_only: bool = False,
         pad_divisor: int = 16,
         synthetic: SyntheticConfig | dict[str, Any] | None = None,
         cache_dir: str | None = None,
@@ -93,6 +95,7 @@ class VOSDataModule(ClipDataModule):
         self.train_augment = dict(crop_size=tuple(crop_size), crop_scale=tuple(crop_scale), hflip_prob=hflip_prob,
                                   color_jitter=color_jitter, pad_divisor=pad_divisor)
         self.eval_augment = dict(short_side=eval_short_side, pad_divisor=pad_divisor)
+        self.eval_first_frame_only = eval_first_frame_only
 
     def _reader(self, split: str) -> tuple[Any, list[str]]:
         root = self.resolved_root()
@@ -123,7 +126,8 @@ class VOSDataModule(ClipDataModule):
         if stage in (None, "test", "predict"):
             reader, videos = self._reader(self.test_split)
             for key in ("test", "predict"):
-                self.datasets[key] = VOSClipDataset(reader, videos, ClipAugment(False, **self.eval_augment))
+                self.datasets[key] = VOSClipDataset(reader, videos, ClipAugment(False, **self.eval_augment),
+                                                    first_frame_only=self.eval_first_frame_only)
 
     def train_dataloader(self):
         self.setup("fit")  # rebuild so the curriculum's max skip follows the epoch

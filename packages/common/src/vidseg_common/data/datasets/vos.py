@@ -42,6 +42,7 @@ class VOSClipDataset(Dataset):
         min_pixels: fewest pixels for an object to count as present in the first clip frame.
         repeat: dataset length multiplier (``DAVIS_REPEAT``).
         max_tries: re-sampling attempts for clips without objects.
+        first_frame_only: evaluation reads only the first annotation (DAVIS test-dev; DAVIS reader only).
         seed: seed of the sampling RNG (reseeded per worker).
     """
 
@@ -55,10 +56,12 @@ class VOSClipDataset(Dataset):
         min_pixels: int = 1,
         repeat: int = 1,
         max_tries: int = 5,
+        first_frame_only: bool = False,
         seed: int = 0,
     ) -> None:
         self.reader, self.videos, self.augment, self.sampler = reader, list(videos), augment, sampler
         self.max_objects, self.min_pixels, self.repeat, self.max_tries = max_objects, min_pixels, repeat, max_tries
+        self.first_frame_only = first_frame_only
         self.rng = np.random.default_rng(seed)
 
     def reseed(self, seed: int) -> None:
@@ -96,7 +99,7 @@ class VOSClipDataset(Dataset):
                 "meta": meta}
 
     def _whole(self, video: str) -> dict[str, Any]:
-        record = self.reader.read_video(video)
+        record = self.reader.read_video(video, first_frame_only=True) if self.first_frame_only else self.reader.read_video(video)
         frames_t, masks_a = self.augment(record.frames, record.masks)
         meta = {"video": video, "frames": record.frame_names, "size": record.frames.shape[1:3],
                 "annotated": record.annotated.tolist(), "first_frame": record.first_frame}
