@@ -73,3 +73,18 @@ def test_unsupervised_matches_proposals_to_objects() -> None:
     objects, j, f = score_video(gt, pred, protocol="unsupervised")
     assert objects.tolist() == [1, 2]
     assert torch.all(j == 1) and torch.all(f == 1)
+
+
+def test_davis_fixture_parity_torch_backend(fixtures_root: Path) -> None:
+    """The torch path (what runs on GPU) gives the official numbers too."""
+    root = fixtures_root / "davis"
+    expected = json.loads((root / "expected.json").read_text())
+    metric = JandF()
+    for seq in davis_sequences(root / "gt"):
+        gt, names = load_gt(root / "gt", seq)
+        pred = load_prediction(root / "res", seq, names, gt.shape[1:], frozenset({0, len(names) - 1}))
+        objects, j, f = score_video(torch.from_numpy(gt), torch.from_numpy(pred), seq, backend="torch")
+        metric.add_scores(seq, objects, j, f)
+    result = metric.compute()
+    for name, value in expected["global"].items():
+        assert float(result[name]) == pytest.approx(value, abs=1e-9), name

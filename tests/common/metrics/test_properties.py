@@ -119,3 +119,25 @@ def test_perfect_detections_score_one(fixtures_root: Path) -> None:
         assert stats[name] == 1.0, name
     assert all(v == 1.0 or v == -1.0 or (name == "AR1" and v <= 1.0) for name, v in stats.items())
     assert not any(math.isnan(v) for v in stats.values())
+
+
+@SETTINGS
+@given(
+    arrays(np.uint8, st.tuples(st.integers(3, 5), st.integers(3, 24), st.integers(3, 24)), elements=st.sampled_from([0, 0, 1, 2, 3, 255])),
+    arrays(np.uint8, st.tuples(st.just(1)), elements=st.integers(0, 4)),
+    st.sampled_from(["semi-supervised", "unsupervised"]),
+)
+def test_numpy_and_torch_backends_agree(gt: np.ndarray, seed: np.ndarray, protocol: str) -> None:
+    from vidseg_common.errors import DataError
+    from vidseg_common.metrics.jandf import score_video
+
+    rng = np.random.default_rng(int(seed[0]))
+    pred = np.where(rng.random(gt.shape) < 0.8, np.where(gt == 255, 0, gt), rng.integers(0, 4, gt.shape)).astype(np.uint8)
+    g, p = torch.from_numpy(gt), torch.from_numpy(pred)
+    try:
+        fast = score_video(g, p, protocol=protocol, backend="numpy", bound_th=0.1)
+    except DataError:
+        return  # more predicted objects than annotated: both backends raise before scoring
+    slow = score_video(g, p, protocol=protocol, backend="torch", bound_th=0.1)
+    for a, b in zip(fast, slow):
+        assert torch.equal(a, b)

@@ -17,6 +17,7 @@ per-object statistics (:func:`~vidseg_common.metrics.vos.db_statistics`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -27,9 +28,11 @@ from torch import Tensor
 from vidseg_common.data.formats.png import VOID_ID
 from vidseg_common.errors import DataError
 from vidseg_common.metrics._tagged import TaggedRowsMetric
-from vidseg_common.metrics.vos import boundary_f_measure, db_statistics, region_similarity
+from vidseg_common.metrics.vos import boundary_f_measure, boundary_tolerance, db_statistics, region_similarity
+from vidseg_common.metrics.vos_cpu import frame_boxes, pair_scores_np
 
 Protocol = Literal["semi-supervised", "unsupervised"]
+Backend = Literal["auto", "torch", "numpy"]
 GLOBAL_COLUMNS = ("J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay")
 
 
@@ -73,6 +76,7 @@ def score_video(
     bound_th: float = 0.008,
     max_proposals: int = 20,
     num_objects: int | None = None,
+    backend: Backend = "auto",
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Per-object, per-frame J and F of one video under a DAVIS protocol.
 
@@ -81,6 +85,8 @@ def score_video(
         pred_labels: ``(T, H, W)`` integer ids for the same frames.
         video: name used in error messages.
         num_objects: number of GT objects; default: the largest id of the first GT frame (official).
+        backend: ``"torch"`` (any device), ``"numpy"`` (CPU: numpy + cv2 on crops,
+            :mod:`~vidseg_common.metrics.vos_cpu`), ``"auto"``: numpy for CPU tensors, torch otherwise.
 
     Returns:
         ``(object_ids (K,), J (K, T'), F (K, T'))`` where ``T' = T − 2`` (semi-supervised) or ``T``.
@@ -109,7 +115,8 @@ def score_video(
                 f"{video}: the prediction holds object id {num_pred} but the ground truth has only {num_objects}"
                 " object(s) (ids in the first annotated frame)"
             )
-        pairs = [mask_pair_scores(gt_eval == o, pred_eval == o, None, bound_th) for o in range(1, num_objects + 1)]
+        score = _pair_scorer(gt_eval, pred_eval, None, bound_th, backend)
+        pairs = [score(o, o) for o in range(1, num_objects + 1)]
         if not pairs:
             empty = torch.zeros(0, gt_eval.shape[0], dtype=torch.float64, device=gt_labels.device)
             return object_ids, empty, empty.clone()
@@ -119,14 +126,36 @@ def score_video(
     num_props = max(num_pred, num_objects)
     j_all = torch.zeros(num_props, num_objects, gt_eval.shape[0], dtype=torch.float64, device=gt_labels.device)
     f_all = torch.zeros_like(j_all)
+    score = _pair_scorer(gt_eval, pred_eval, void_eval, bound_th, backend)
     for p in range(num_props):
         for o in range(num_objects):
-            j_all[p, o], f_all[p, o] = mask_pair_scores(gt_eval == o + 1, pred_eval == p + 1, void_eval, bound_th)
+            j_all[p, o], f_all[p, o] = score(o + 1, p + 1)
     cost = ((j_all.mean(dim=2) + f_all.mean(dim=2)) / 2).cpu().numpy()
     rows, cols = linear_sum_assignment(-cost)
     order = np.argsort(cols)
     rows, cols = rows[order], cols[order]
     return object_ids[torch.as_tensor(cols)], j_all[rows, cols], f_all[rows, cols]
+
+
+def _pair_scorer(
+    gt: Tensor, pred: Tensor, void: Tensor | None, bound_th: float, backend: Backend
+) -> Callable[[int, int], tuple[Tensor, Tensor]]:
+    """``score(gt_id, pred_id) -> (J (T,), F (T,))`` on the chosen backend."""
+    if backend == "numpy" or (backend == "auto" and gt.device.type == "cpu"):
+        gt_np = gt.cpu().numpy().astype(np.uint8, copy=False)
+        pred_np = pred.cpu().numpy().astype(np.uint8, copy=False)
+        void_np = void.cpu().numpy() if void is not None else None
+        boxes = frame_boxes(gt_np, pred_np)
+        radius = boundary_tolerance(gt.shape[-2], gt.shape[-1], bound_th)
+
+        def score_np(gt_id: int, pred_id: int) -> tuple[Tensor, Tensor]:
+            j, f = pair_scores_np(gt_np, pred_np, gt_id, pred_id, radius, boxes, void_np)
+            return torch.from_numpy(j).to(gt.device), torch.from_numpy(f).to(gt.device)
+
+        return score_np
+    if backend not in ("auto", "torch"):
+        raise ValueError(f"unknown backend {backend!r}")
+    return lambda gt_id, pred_id: mask_pair_scores(gt == gt_id, pred == pred_id, void, bound_th)
 
 
 def summarize_objects(j_values: list[np.ndarray], f_values: list[np.ndarray]) -> dict[str, float]:
