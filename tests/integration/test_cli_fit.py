@@ -44,6 +44,14 @@ def test_fit_records_mlflow_run(tmp_path: Path, mlflow_uri: str, monkeypatch: py
     checkpoint = torch.load(last, weights_only=True, map_location="cpu")  # no pickled objects in checkpoints
     assert checkpoint["global_step"] == 12 and checkpoint["hyper_parameters"]["optimizer"]["lr"] == 0.05
 
+    # validate from the checkpoint: hyperparameters come back from it (width 6), a second run is logged
+    main(["validate", *BASE_ARGS, "--ckpt_path", str(last), "--trainer.default_root_dir", str(tmp_path / "out")])
+    validate_run = next(r for r in runs(mlflow_uri) if r.data.tags.get("stage") == "validate")
+    assert validate_run.data.params["width"] == "6"
+    assert validate_run.data.metrics["val/iou"] == pytest.approx(
+        client.get_metric_history(run.info.run_id, "val/iou")[-1].value, abs=1e-6
+    )
+
 
 def test_benchmark_subcommand(tmp_path: Path, mlflow_uri: str, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)

@@ -163,7 +163,7 @@ class RunInfoCallback(Callback):
                 "paper": self.paper,
                 "dataset": dataset,
                 "git_commit": git_commit(),
-                "stage": stage,
+                "stage": getattr(stage, "value", stage),  # TrainerFn → "fit" / "validate" / ...
                 "model_class": type(pl_module).__qualname__,
                 "configs": ",".join(self.config_files) or "none",
             }
