@@ -148,6 +148,33 @@ def _padded_channels_last(x: torch.Tensor, padding: list[int]) -> torch.Tensor:
     return rows.view(-1, c)
 
 
+def gather_taps(
+    mask: torch.Tensor, hw: tuple[int, int], kernel: tuple[int, int], stride: list[int], padding: list[int], dilation: list[int]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Input pixels read by every tap of every computed position, for a ``(C, B·H·W)`` source.
+
+    Args:
+        mask: ``(B, H_out, W_out)`` bool; hw: unpadded ``(H, W)``; kernel: ``(kh, kw)``.
+
+    Returns:
+        ``positions (N,)`` flat indices into ``B·H_out·W_out``; ``pixels (kh·kw, N)`` flat indices into
+        ``B·H·W`` (clamped inside the image); ``inside (kh·kw, N)`` bool, False where the tap falls on
+        the zero padding.
+    """
+    _, h_out, w_out = mask.shape
+    h, w = hw
+    positions = mask.reshape(-1).nonzero().squeeze(1)
+    b, rem = positions.div(h_out * w_out, rounding_mode="floor"), positions.remainder(h_out * w_out)
+    oy, ox = rem.div(w_out, rounding_mode="floor"), rem.remainder(w_out)
+    ky = torch.arange(kernel[0], device=mask.device)[:, None, None] * dilation[0]
+    kx = torch.arange(kernel[1], device=mask.device)[None, :, None] * dilation[1]
+    iy = oy * stride[0] - padding[0] + ky
+    ix = ox * stride[1] - padding[1] + kx
+    inside = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)
+    pixels = b * (h * w) + iy.clamp(0, h - 1) * w + ix.clamp(0, w - 1)
+    return positions, pixels.reshape(kernel[0] * kernel[1], -1), inside.reshape(kernel[0] * kernel[1], -1)
+
+
 def sparse_conv2d_torch(
     x: torch.Tensor,
     weight: torch.Tensor,
@@ -157,20 +184,29 @@ def sparse_conv2d_torch(
     padding: list[int],
     dilation: list[int],
 ) -> torch.Tensor:
-    """Vectorised gather → GEMM → scatter path (differentiable PyTorch ops). Same contract as the reference."""
+    """Vectorised gather → GEMM → scatter path. Same contract as the reference.
+
+    The source is ``x`` viewed as ``(C_in, B·H·W)`` (no copy for ``B = 1``): every channel row is
+    gathered at the ``kh·kw·N`` tap pixels (cache-friendly, one 2-D ``index_select``), taps on the
+    padding are zeroed, and the ``(C_in·kh·kw, N)`` columns multiply the weight in its native
+    ``(C_out, C_in·kh·kw)`` layout; the ``(C_out, N)`` result is scattered into a zero
+    ``(C_out, B·H_out·W_out)`` output (no permuting copy for ``B = 1``).
+    """
     bsz, c_in, h, w = x.shape
     c_out, _, kh, kw = weight.shape
     _, h_out, w_out = mask.shape
-    rows_in = _padded_channels_last(x, padding)
-    positions, rows = gather_indices(mask, (h + 2 * padding[0], w + 2 * padding[1]), (kh, kw), stride, dilation)
-    # output channels-first: (C_out, B·H_out·W_out), so for B = 1 the result needs no permuting copy
-    w_mat = weight.permute(0, 2, 3, 1).reshape(c_out, kh * kw * c_in)
-    chunks = []
+    source = x.transpose(0, 1).reshape(c_in, bsz * h * w)
+    positions, pixels, inside = gather_taps(mask, (h, w), (kh, kw), stride, padding, dilation)
+    w_mat = weight.reshape(c_out, c_in * kh * kw)
+    out = x.new_zeros(c_out, bsz * h_out * w_out)
     for start in range(0, positions.numel(), ROWS_PER_CHUNK):
-        cols = rows_in.index_select(0, rows[start : start + ROWS_PER_CHUNK].reshape(-1)).reshape(-1, kh * kw * c_in)
-        chunks.append(w_mat @ cols.t() if bias is None else torch.addmm(bias[:, None], w_mat, cols.t()))
-    values = (chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=1)) if chunks else x.new_zeros(c_out, 0)
-    out = x.new_zeros(c_out, bsz * h_out * w_out).index_copy_(1, positions, values)
+        stop = min(start + ROWS_PER_CHUNK, positions.numel())
+        cols = source.index_select(1, pixels[:, start:stop].reshape(-1))
+        if any(padding):  # zero the (few) taps that fall on the padding
+            cols.index_fill_(1, (~inside[:, start:stop].reshape(-1)).nonzero().squeeze(1), 0)
+        cols = cols.view(c_in * kh * kw, stop - start)
+        values = w_mat @ cols if bias is None else torch.addmm(bias[:, None], w_mat, cols)
+        out.index_copy_(1, positions[start:stop], values)
     return out.view(c_out, bsz, h_out, w_out).transpose(0, 1).contiguous()
 
 
