@@ -84,13 +84,19 @@ def test_causal_grid_gives_zero_weight_to_future_frames():
 @pytest.mark.parametrize(("pattern", "params", "causal"), [("grid", [], True), ("local", [3], False), ("strided", [2, 2, 1], True)])
 def test_gradcheck(pattern, params, causal):
     q, k, v = _qkv(2, 2, 2, 3, 3, cv=3, seed=5, grad=True)
-    assert torch.autograd.gradcheck(lambda a, b, c: _sparse_st_attn_op(a, b, c, pattern, params, causal, 0.5), (q, k, v))
+    # fast mode (random projections of the Jacobian): the weights output has N·Z·S entries
+    fn = lambda a, b, c: _sparse_st_attn_op(a, b, c, pattern, params, causal, 0.5)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (q, k, v), fast_mode=True)
+    # without kept weights the backward recomputes them; full Jacobian on the output
+    fn = lambda a, b, c: _sparse_st_attn_op(a, b, c, pattern, params, causal, 0.5, False)[0]  # noqa: E731
+    assert torch.autograd.gradcheck(fn, [x[:1].detach().requires_grad_() for x in (q, k, v)])
 
 
 def test_opcheck():
     q, k, v = _qkv(2, 3, 2, 3, 4, cv=2, seed=7, grad=True)
     for pattern, params in (("grid", []), ("local", [3]), ("strided", [1, 2, 2])):
         torch.library.opcheck(torch.ops.vidseg.sparse_st_attn.default, (q, k, v, pattern, params, True, 1.0))
+    torch.library.opcheck(torch.ops.vidseg.sparse_st_attn.default, (q, k, v, "grid", [], False, 1.0, False))
 
 
 def test_torch_compile_fullgraph():
@@ -169,11 +175,12 @@ def test_bad_input_raises_clear_errors():
 
 def test_flop_counter_counts_the_op():
     q, k, v = _qkv(2, 4, 3, 5, 6, cv=2, seed=21, grad=True)
-    with FlopCounterMode(display=False) as counter:
-        out = sparse_st_attn(q, k, v, "grid")
-    counts = counter.get_flop_counts()["Global"]
-    z = 6 + 5 + 3 - 2
-    assert counts[torch.ops.vidseg.sparse_st_attn] == 2 * 2 * (3 * 5 * 6) * z * (4 + 2)
-    with FlopCounterMode(display=False) as counter:
-        out.sum().backward()
-    assert counter.get_flop_counts()["Global"][torch.ops.vidseg.sparse_st_attn_backward] == 2 * 2 * (3 * 5 * 6) * z * 2 * (4 + 2)
+    z, cells = 6 + 5 + 3 - 2, 3 * 5 * 6
+    forward = 2 * 2 * cells * z * (4 + 2)
+    for keep_weights, backward in ((True, 2 * forward), (False, 3 * forward)):  # without weights: recomputed
+        with FlopCounterMode(display=False) as counter:
+            out = sparse_st_attn(q, k, v, "grid", return_weights=keep_weights)
+        assert counter.get_flop_counts()["Global"][torch.ops.vidseg.sparse_st_attn] == forward
+        with FlopCounterMode(display=False) as counter:
+            (out[0] if keep_weights else out).sum().backward()
+        assert counter.get_flop_counts()["Global"][torch.ops.vidseg.sparse_st_attn_backward] == backward

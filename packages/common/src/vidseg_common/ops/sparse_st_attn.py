@@ -15,8 +15,10 @@ patterns ``I_p`` of :mod:`vidseg_common.ops.sparse_st_attn_patterns`. Decisions 
   pattern.
 
 Implementations: :func:`sparse_st_attn_reference` (dense masked attention over ``S = T·H·W`` cells, the
-oracle), the PyTorch engine of :mod:`vidseg_common.ops.sparse_st_attn_indexed` (default on every device) and
-a Triton kernel (CUDA default; ``VIDSEG_OPS_BACKEND`` picks one, see :mod:`vidseg_common.ops.backend`).
+oracle); the PyTorch path (default on CPU): three batched matmuls for grid
+(:mod:`vidseg_common.ops.sparse_st_attn_grid`), the chunked gather engine of
+:mod:`vidseg_common.ops.sparse_st_attn_indexed` for local/strided and for every backward pass; and
+a Triton forward kernel (CUDA default; ``VIDSEG_OPS_BACKEND`` picks one, see :mod:`vidseg_common.ops.backend`).
 Inputs are made contiguous silently. Double backward is not supported.
 """
 
@@ -27,6 +29,7 @@ from torch.utils.flop_counter import register_flop_formula
 
 from vidseg_common.errors import ConfigError, DataError
 from vidseg_common.ops.backend import select_backend
+from vidseg_common.ops.sparse_st_attn_grid import grid_attention_forward
 from vidseg_common.ops.sparse_st_attn_indexed import indexed_attention_backward, indexed_attention_forward
 from vidseg_common.ops.sparse_st_attn_patterns import (
     check_pattern,
@@ -92,7 +95,7 @@ def _to_engine(x: torch.Tensor) -> torch.Tensor:
     return x.flatten(2).transpose(1, 2).contiguous()
 
 
-def _forward_impl(query, key, value, pattern, params, causal, scale):
+def _forward_impl(query, key, value, pattern, params, causal, scale, need_weights=True):
     check_qkv(query, key, value)
     n, _, t, h, w = query.shape
     shape = [t, h, w]
@@ -107,28 +110,39 @@ def _forward_impl(query, key, value, pattern, params, causal, scale):
 
         out, slots = indexed_attention_triton(_to_engine(query), _to_engine(key), _to_engine(value), index[None], scale)
         out = out.transpose(1, 2).reshape(n, -1, t, h, w)
+    elif pattern == "grid":
+        return grid_attention_forward(query, key, value, causal, scale, need_weights)
     else:
         out, slots = indexed_attention_forward(_to_engine(query), _to_engine(key), _to_engine(value), index[None], scale)
         out = out.transpose(1, 2).reshape(n, -1, t, h, w)
+    if not need_weights:
+        return out.contiguous(), query.new_empty(n, 0, t, h, w)
     return out.contiguous(), slots.transpose(1, 2).reshape(n, -1, t, h, w).contiguous()
 
 
 @torch.library.custom_op("vidseg::sparse_st_attn", mutates_args=())
 def _sparse_st_attn_op(
-    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, pattern: str, params: list[int], causal: bool, scale: float
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    pattern: str,
+    params: list[int],
+    causal: bool,
+    scale: float,
+    need_weights: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    return _forward_impl(query, key, value, pattern, params, causal, scale)
+    return _forward_impl(query, key, value, pattern, params, causal, scale, need_weights)
 
 
 @_sparse_st_attn_op.register_kernel("cuda")
-def _sparse_st_attn_cuda(query, key, value, pattern, params, causal, scale):
-    return _forward_impl(query, key, value, pattern, params, causal, scale)
+def _sparse_st_attn_cuda(query, key, value, pattern, params, causal, scale, need_weights=True):
+    return _forward_impl(query, key, value, pattern, params, causal, scale, need_weights)
 
 
 @_sparse_st_attn_op.register_fake
-def _sparse_st_attn_fake(query, key, value, pattern, params, causal, scale):
+def _sparse_st_attn_fake(query, key, value, pattern, params, causal, scale, need_weights=True):
     n, _, t, h, w = query.shape
-    z = num_slots(pattern, params, [t, h, w])
+    z = num_slots(pattern, params, [t, h, w]) if need_weights else 0
     return value.new_empty(value.shape), query.new_empty(n, z, t, h, w)
 
 
@@ -146,6 +160,9 @@ def _sparse_st_attn_backward_op(
     scale: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     n, _, t, h, w = query.shape
+    if weights.shape[1] == 0:  # forward ran with need_weights=False: recompute them
+        weights = _forward_impl(query, key, value, pattern, params, causal, scale, True)[1]
+        grad_weights = torch.zeros_like(weights)
     index = slot_key_index(pattern, params, [t, h, w], causal, query.device)
     dq, dk, dv = indexed_attention_backward(
         _to_engine(grad_out), _to_engine(grad_weights), _to_engine(query), _to_engine(key), _to_engine(value),
@@ -161,7 +178,7 @@ def _sparse_st_attn_backward_fake(grad_out, grad_weights, query, key, value, wei
 
 
 def _setup_context(ctx, inputs, output) -> None:
-    query, key, value, pattern, params, causal, scale = inputs
+    query, key, value, pattern, params, causal, scale, *_ = inputs
     ctx.save_for_backward(query, key, value, output[1])
     ctx.config = (pattern, list(params), causal, scale)
 
@@ -171,14 +188,14 @@ def _backward(ctx, grad_out, grad_weights):
     grad_out = torch.zeros_like(value) if grad_out is None else grad_out
     grad_weights = torch.zeros_like(weights) if grad_weights is None else grad_weights
     dq, dk, dv = _sparse_st_attn_backward_op(grad_out, grad_weights, query, key, value, weights, *ctx.config)
-    return dq, dk, dv, None, None, None, None
+    return dq, dk, dv, None, None, None, None, None
 
 
 _sparse_st_attn_op.register_autograd(_backward, setup_context=_setup_context)
 
 
 @register_flop_formula(torch.ops.vidseg.sparse_st_attn)
-def _sparse_st_attn_flops(query_shape, key_shape, value_shape, pattern, params, causal, scale, *args, out_shape=None, **kwargs) -> int:
+def _sparse_st_attn_flops(query_shape, key_shape, value_shape, pattern, params, *args, out_shape=None, **kwargs) -> int:
     """2 FLOPs per multiply-add over every slot the engine evaluates: logits (C) and aggregation (Cv)."""
     n, c, t, h, w = query_shape
     return 2 * n * t * h * w * num_slots(pattern, params, [t, h, w]) * (c + value_shape[1])
@@ -186,9 +203,12 @@ def _sparse_st_attn_flops(query_shape, key_shape, value_shape, pattern, params, 
 
 @register_flop_formula(torch.ops.vidseg.sparse_st_attn_backward)
 def _sparse_st_attn_backward_flops(grad_out_shape, grad_weights_shape, query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
-    """dprob and dvalue (Cv each), dquery and dkey (C each) per slot."""
+    """dprob and dvalue (Cv each), dquery and dkey (C each) per slot (+ a forward when weights were not kept)."""
     n, c, t, h, w = query_shape
-    return 2 * n * t * h * w * grad_weights_shape[1] * 2 * (c + value_shape[1])
+    pattern, params = args[1], args[2]
+    z = num_slots(pattern, params, [t, h, w])
+    recompute = 0 if grad_weights_shape[1] else 1
+    return 2 * n * t * h * w * z * (2 + recompute) * (c + value_shape[1])
 
 
 def pattern_params(
@@ -251,7 +271,8 @@ def sparse_st_attn(
     scale = 1.0 if scale is None else float(scale)
     q, k, v = (_split_heads(x, num_heads, nm) for x, nm in ((query, "query"), (key, "key"), (value, "value")))
     if pattern != "local_strided":
-        out, weights = _sparse_st_attn_op(q, k, v, pattern, pattern_params(pattern, w, kernel_size, stride, temporal_stride), causal, scale)
+        params = pattern_params(pattern, w, kernel_size, stride, temporal_stride)
+        out, weights = _sparse_st_attn_op(q, k, v, pattern, params, causal, scale, return_weights)
         out = out.reshape(b, -1, t, h, w)
         return (out, weights.reshape(b, num_heads, -1, t, h, w)) if return_weights else out
     if num_heads < 2 or num_heads % 2:
@@ -261,7 +282,8 @@ def sparse_st_attn(
     outs, weights = [], []
     for sel, pat in ((slice(0, half), "local"), (slice(half, None), "strided")):
         qg, kg, vg = (x[:, sel].reshape(b * half, *x.shape[2:]) for x in groups)
-        o, wt = _sparse_st_attn_op(qg, kg, vg, pat, pattern_params(pat, w, kernel_size, stride, temporal_stride), causal, scale)
+        params = pattern_params(pat, w, kernel_size, stride, temporal_stride)
+        o, wt = _sparse_st_attn_op(qg, kg, vg, pat, params, causal, scale, return_weights)
         outs.append(o.reshape(b, half, -1, t, h, w))
         weights.append(wt.reshape(b, half, -1, t, h, w))
     out = torch.cat(outs, dim=1).reshape(b, -1, t, h, w)

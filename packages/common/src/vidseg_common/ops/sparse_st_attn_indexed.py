@@ -8,7 +8,8 @@ Each query attends to a fixed number ``Z`` of key slots given by an index table 
 Memory stays light: keys/values are gathered a chunk of slots at a time (at most ``chunk_bytes`` per
 gathered block), so nothing of size ``Q·Z·C`` is ever materialised; only the ``(N, Q, Z)`` logits are.
 The backward pass is analytic (softmax Jacobian) and chunked the same way, scattering into ``dkey`` /
-``dvalue`` with ``index_add_``. A row whose slots are all empty gets zero weights and a zero output.
+``dvalue`` with ``index_add_``. Rows sharing one index table (the heads of a clip) are gathered together,
+one ``G·C``-wide row per key cell, which keeps the gathers memory-bound rather than index-bound. A row whose slots are all empty gets zero weights and a zero output.
 """
 
 from __future__ import annotations
@@ -20,23 +21,22 @@ import torch
 DEFAULT_CHUNK_BYTES = 32 * 2**20
 
 
-def _chunks(index: torch.Tensor, channels: int, itemsize: int, chunk_bytes: int) -> Iterator[slice]:
-    """Slot ranges whose gathered ``(N, Q, z, channels)`` block stays within ``chunk_bytes``."""
-    per_slot = max(1, index.shape[0] * index.shape[1] * channels * itemsize)
-    step = max(1, chunk_bytes // per_slot)
-    for start in range(0, index.shape[-1], step):
-        yield slice(start, min(start + step, index.shape[-1]))
+def _chunks(num_q: int, num_z: int, row_elems: int, itemsize: int, chunk_bytes: int) -> Iterator[slice]:
+    """Slot ranges whose gathered ``(Q, z, G, C)`` block stays within ``chunk_bytes``."""
+    step = max(1, chunk_bytes // max(1, num_q * row_elems * itemsize))
+    for start in range(0, num_z, step):
+        yield slice(start, min(start + step, num_z))
 
 
-def _flat_index(index: torch.Tensor, n: int, rows: int) -> torch.Tensor:
-    """Index ``(Ni, Q, z)`` into the flattened ``(N·rows, C)`` key table (empty slots → row 0 of the batch)."""
-    offsets = torch.arange(n, device=index.device).view(n, 1, 1) * rows
-    return index.clamp_min(0) + offsets
+def _groups(index: torch.Tensor, n: int) -> int:
+    if index.dim() != 3 or n % index.shape[0]:
+        raise ValueError(f"index must be (Ni, Q, Z) with Ni dividing N={n}, got {tuple(index.shape)}")
+    return n // index.shape[0]
 
 
-def _gather(table: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
-    """``table (N·K, C)`` rows at ``flat (N, Q, z)`` → ``(N, Q, z, C)``."""
-    return table.index_select(0, flat.reshape(-1)).view(*flat.shape, table.shape[-1])
+def _rows(x: torch.Tensor, i: int, g: int) -> torch.Tensor:
+    """Rows ``i·G … (i+1)·G`` of ``x (N, K, C)`` as a contiguous ``(K, G·C)`` gather table."""
+    return x[i * g : (i + 1) * g].transpose(0, 1).reshape(x.shape[1], -1)
 
 
 def indexed_attention_forward(
@@ -53,29 +53,35 @@ def indexed_attention_forward(
         query: ``(N, Q, C)``.
         key: ``(N, K, C)``.
         value: ``(N, K, Cv)``.
-        index: ``(Ni, Q, Z)`` int64 with ``Ni ∈ {1, N}``, entries in ``[-1, K)``.
+        index: ``(Ni, Q, Z)`` int64, ``Ni`` dividing ``N``: rows ``i·G … (i+1)·G − 1`` (``G = N / Ni``, e.g.
+            the heads of one clip) share table ``i``; entries in ``[-1, K)``.
         scale: multiplies the dot products.
         chunk_bytes: size budget of one gathered key/value block.
 
     Returns:
         ``out (N, Q, Cv)`` and ``weights (N, Q, Z)`` (zero on empty slots).
     """
-    n, rows = key.shape[0], key.shape[1]
-    key_flat, value_flat = key.reshape(n * rows, -1), value.reshape(n * rows, -1)
-    index = index.expand(n, -1, -1)
-    valid = index >= 0
-    logits = query.new_empty(index.shape)
-    q_col = query.unsqueeze(-1)
-    for sl in _chunks(index, key.shape[-1], key.element_size(), chunk_bytes):
-        keys = _gather(key_flat, _flat_index(index[..., sl], n, rows))
-        logits[..., sl] = torch.matmul(keys, q_col).squeeze(-1)
-    logits = (logits * scale).masked_fill_(~valid, float("-inf"))
-    weights = torch.softmax(logits, dim=-1).masked_fill_(~valid, 0.0)
-    del logits
-    out = query.new_zeros(n, query.shape[1], value.shape[-1])
-    for sl in _chunks(index, value.shape[-1], value.element_size(), chunk_bytes):
-        values = _gather(value_flat, _flat_index(index[..., sl], n, rows))
-        out += torch.matmul(weights[..., sl].unsqueeze(-2), values).squeeze(-2)
+    n, num_q, c = query.shape
+    g, cv, num_z = _groups(index, n), value.shape[-1], index.shape[-1]
+    weights = query.new_empty(n, num_q, num_z)
+    out = query.new_empty(n, num_q, cv)
+    for i in range(index.shape[0]):
+        idx, valid = index[i].clamp_min(0), index[i] >= 0  # (Q, Z)
+        keys, values = _rows(key, i, g), _rows(value, i, g)  # (K, G·C), (K, G·Cv)
+        q = query[i * g : (i + 1) * g].transpose(0, 1)  # (Q, G, C)
+        logits = query.new_empty(num_q, num_z, g)
+        for sl in _chunks(num_q, num_z, g * c, query.element_size(), chunk_bytes):
+            gathered = keys.index_select(0, idx[:, sl].reshape(-1)).view(num_q, -1, g, c)
+            logits[:, sl] = (gathered * q.unsqueeze(1)).sum(-1)
+        logits = (logits * scale).masked_fill_(~valid.unsqueeze(-1), float("-inf"))
+        prob = torch.softmax(logits, dim=1).masked_fill_(~valid.unsqueeze(-1), 0.0)  # (Q, Z, G)
+        del logits
+        acc = query.new_zeros(num_q, g, cv)
+        for sl in _chunks(num_q, num_z, g * cv, value.element_size(), chunk_bytes):
+            gathered = values.index_select(0, idx[:, sl].reshape(-1)).view(num_q, -1, g, cv)
+            acc += (prob[:, sl].unsqueeze(-1) * gathered).sum(1)
+        weights[i * g : (i + 1) * g] = prob.permute(2, 0, 1)
+        out[i * g : (i + 1) * g] = acc.transpose(0, 1)
     return out, weights
 
 
@@ -95,24 +101,30 @@ def indexed_attention_backward(
     Returns:
         ``dquery (N, Q, C)``, ``dkey (N, K, C)``, ``dvalue (N, K, Cv)``.
     """
-    n, rows = key.shape[0], key.shape[1]
-    key_flat, value_flat = key.reshape(n * rows, -1), value.reshape(n * rows, -1)
-    index = index.expand(n, -1, -1)
-    dvalue = torch.zeros_like(value_flat)
-    dprob = grad_weights.clone()
-    g_col = grad_out.unsqueeze(-1)
-    for sl in _chunks(index, value.shape[-1], value.element_size(), chunk_bytes):
-        flat = _flat_index(index[..., sl], n, rows)
-        dprob[..., sl] += torch.matmul(_gather(value_flat, flat), g_col).squeeze(-1)
-        contrib = weights[..., sl].unsqueeze(-1) * grad_out.unsqueeze(-2)
-        dvalue.index_add_(0, flat.reshape(-1), contrib.reshape(-1, value.shape[-1]))
-    dlogits = weights * (dprob - (weights * dprob).sum(-1, keepdim=True)) * scale
-    del dprob
-    dquery = torch.zeros_like(query)
-    dkey = torch.zeros_like(key_flat)
-    for sl in _chunks(index, key.shape[-1], key.element_size(), chunk_bytes):
-        flat = _flat_index(index[..., sl], n, rows)
-        dquery += torch.matmul(dlogits[..., sl].unsqueeze(-2), _gather(key_flat, flat)).squeeze(-2)
-        contrib = dlogits[..., sl].unsqueeze(-1) * query.unsqueeze(-2)
-        dkey.index_add_(0, flat.reshape(-1), contrib.reshape(-1, key.shape[-1]))
-    return dquery, dkey.view_as(key), dvalue.view_as(value)
+    n, num_q, c = query.shape
+    g, cv, num_k = _groups(index, n), value.shape[-1], key.shape[1]
+    dquery, dkey, dvalue = torch.empty_like(query), torch.empty_like(key), torch.empty_like(value)
+    for i in range(index.shape[0]):
+        rows = slice(i * g, (i + 1) * g)
+        idx = index[i].clamp_min(0)
+        keys, values = _rows(key, i, g), _rows(value, i, g)
+        q, go = query[rows].transpose(0, 1), grad_out[rows].transpose(0, 1)  # (Q, G, C), (Q, G, Cv)
+        prob = weights[rows].permute(1, 2, 0)  # (Q, Z, G)
+        dprob = grad_weights[rows].permute(1, 2, 0).clone()
+        dval = values.new_zeros(num_k, g * cv)
+        for sl in _chunks(num_q, idx.shape[1], g * cv, value.element_size(), chunk_bytes):
+            flat = idx[:, sl].reshape(-1)
+            dprob[:, sl] += (values.index_select(0, flat).view(num_q, -1, g, cv) * go.unsqueeze(1)).sum(-1)
+            dval.index_add_(0, flat, (prob[:, sl].unsqueeze(-1) * go.unsqueeze(1)).reshape(-1, g * cv))
+        dlogits = prob * (dprob - (prob * dprob).sum(1, keepdim=True)) * scale  # 0 on empty slots
+        del dprob
+        dq = query.new_zeros(num_q, g, c)
+        dk = keys.new_zeros(num_k, g * c)
+        for sl in _chunks(num_q, idx.shape[1], g * c, key.element_size(), chunk_bytes):
+            flat = idx[:, sl].reshape(-1)
+            dq += (dlogits[:, sl].unsqueeze(-1) * keys.index_select(0, flat).view(num_q, -1, g, c)).sum(1)
+            dk.index_add_(0, flat, (dlogits[:, sl].unsqueeze(-1) * q.unsqueeze(1)).reshape(-1, g * c))
+        dquery[rows] = dq.transpose(0, 1)
+        dkey[rows] = dk.view(num_k, g, c).transpose(0, 1)
+        dvalue[rows] = dval.view(num_k, g, cv).transpose(0, 1)
+    return dquery, dkey, dvalue

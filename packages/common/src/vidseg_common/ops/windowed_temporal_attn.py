@@ -74,8 +74,8 @@ def _check(
         raise DataError(f"windowed_temporal_attn: shapes disagree: query {tuple(query.shape)}, key {tuple(key.shape)}, value {tuple(value.shape)}")
     if not query.is_floating_point() or key.dtype != query.dtype or value.dtype != query.dtype:
         raise DataError(f"windowed_temporal_attn: query/key/value must share one floating dtype, got {query.dtype}, {key.dtype}, {value.dtype}")
-    if positions.shape != (b, q) or positions.dtype != torch.int64:
-        raise DataError(f"windowed_temporal_attn: positions must be int64 (B, Q) = {(b, q)}, got {positions.dtype} {tuple(positions.shape)}")
+    if positions.dim() != 2 or positions.shape[1] != q or b % max(1, positions.shape[0]) or positions.dtype != torch.int64:
+        raise DataError(f"windowed_temporal_attn: positions must be int64 (Bp, Q={q}) with Bp dividing B={b}, got {positions.dtype} {tuple(positions.shape)}")
     if len(radii) != key.shape[1] or min(radii, default=0) < 0:
         raise ConfigError(f"windowed_temporal_attn: need one radius >= 0 per key frame (T={key.shape[1]}), got {list(radii)}")
     hw = key.shape[3] * key.shape[4]
@@ -99,14 +99,15 @@ def windowed_temporal_attn_reference(
     _check(query, positions, key, value, radii)
     b, q, _ = query.shape
     t_n, h, w = key.shape[1], key.shape[3], key.shape[4]
-    mask = torch.zeros(b, q, t_n * h * w, dtype=torch.bool)
-    for i in range(b):
+    mask = torch.zeros(positions.shape[0], q, t_n * h * w, dtype=torch.bool)
+    for i in range(positions.shape[0]):
         for j in range(q):
             u, v = divmod(int(positions[i, j]), w)
             for t in range(t_n):
                 for y in range(h):
                     for x in range(w):
                         mask[i, j, (t * h + y) * w + x] = abs(y - u) <= radii[t] and abs(x - v) <= radii[t]
+    mask = mask.repeat_interleave(b // positions.shape[0], dim=0)  # rows i·G … (i+1)·G − 1 share positions[i]
     logits = torch.einsum("bqc,bkc->bqk", query, _flatten_keys(key)) * scale
     weights = torch.softmax(logits.masked_fill(~mask.to(query.device), float("-inf")), dim=-1)
     return torch.einsum("bqk,bkc->bqc", weights, _flatten_keys(value)), weights
@@ -118,6 +119,7 @@ def _forward_impl(query, positions, key, value, radii, scale):
     backend = select_backend(query.device)
     if backend == "reference":
         out, dense = windowed_temporal_attn_reference(query, positions, key, value, radii, scale)
+        index = index.repeat_interleave(query.shape[0] // index.shape[0], dim=0)
         return out, dense.gather(-1, index.clamp_min(0)).masked_fill(index < 0, 0.0)
     args = (query.contiguous(), _flatten_keys(key).contiguous(), _flatten_keys(value).contiguous(), index, scale)
     if backend == "triton":
@@ -245,6 +247,6 @@ def windowed_temporal_attn(
     t, h, w = key.shape[1], key.shape[3], key.shape[4]
     qh = query.reshape(b, q, num_heads, -1).transpose(1, 2).reshape(b * num_heads, q, -1)
     kh, vh = (x.reshape(b, t, num_heads, -1, h, w).transpose(1, 2).reshape(b * num_heads, t, -1, h, w) for x in (key, value))
-    out, weights = _windowed_temporal_attn_op(qh, positions.repeat_interleave(num_heads, dim=0), kh, vh, radii, scale)
+    out, weights = _windowed_temporal_attn_op(qh, positions, kh, vh, radii, scale)
     out = out.reshape(b, num_heads, q, -1).transpose(1, 2).reshape(b, q, -1)
     return (out, weights.reshape(b, num_heads, q, -1)) if return_weights else out

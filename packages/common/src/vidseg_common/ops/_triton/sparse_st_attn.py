@@ -30,7 +30,7 @@ def _indexed_attn_fwd_kernel(
     num_z,
     channels,
     channels_v,
-    idx_batch_stride,
+    group,
     scale,
     BLOCK_Z: tl.constexpr,
     BLOCK_C: tl.constexpr,
@@ -44,7 +44,7 @@ def _indexed_attn_fwd_kernel(
     cmask = offs_c < channels
     cvmask = offs_cv < channels_v
     q = tl.load(q_ptr + row * channels + offs_c, mask=cmask, other=0.0).to(tl.float32)
-    idx_base = idx_ptr + n * idx_batch_stride + qi * num_z
+    idx_base = idx_ptr + ((n // group) * num_q + qi) * num_z
     w_base = w_ptr + row * num_z
 
     m = tl.full([], float("-inf"), tl.float32)
@@ -90,7 +90,7 @@ def indexed_attention_triton(
 
     Args:
         query: ``(N, Q, C)``; key: ``(N, K, C)``; value: ``(N, K, Cv)``.
-        index: ``(Ni, Q, Z)`` int64, ``Ni ∈ {1, N}``, ``-1`` = empty slot.
+        index: ``(Ni, Q, Z)`` int64, ``Ni`` dividing ``N`` (row ``n`` uses table ``n // (N / Ni)``), ``-1`` = empty.
         scale: multiplies the dot products.
 
     Returns:
@@ -105,7 +105,7 @@ def indexed_attention_triton(
     if n * num_q and num_z:
         _indexed_attn_fwd_kernel[(num_q, n)](
             query, key, value, index, out, weights,
-            num_q, num_k, num_z, channels, channels_v, 0 if index.shape[0] == 1 else num_q * num_z, float(scale),
+            num_q, num_k, num_z, channels, channels_v, n // index.shape[0], float(scale),
             BLOCK_Z=block_z, BLOCK_C=triton.next_power_of_2(channels), BLOCK_CV=triton.next_power_of_2(channels_v),
         )
     else:
