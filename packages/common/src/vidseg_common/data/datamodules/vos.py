@@ -109,7 +109,7 @@ class VOSDataModule(ClipDataModule):
         if self.protocol == "cfbi":
             return ReferencePreviousCurrent(self.num_current, self.max_gap, self.reverse_prob)
         sampler = MaxSkip(self.clip_frames, self.max_skip, self.reverse_prob)
-        trainer = getattr(self, "_trainer", None)
+        trainer = self.trainer
         if self.curriculum and trainer is not None and trainer.max_epochs:
             sampler.set_max_skip(self.schedule(trainer.current_epoch / trainer.max_epochs))
         return sampler
