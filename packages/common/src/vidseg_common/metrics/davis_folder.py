@@ -14,9 +14,35 @@ import os
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from vidseg_common.data.formats.png import read_index_png
 from vidseg_common.errors import DataError
+
+_NON_INDEX_MODES = ("RGB", "RGBA", "LA", "CMYK", "YCbCr", "HSV", "I", "F", "I;16")
+
+
+def read_prediction_png(path: str | os.PathLike[str]) -> np.ndarray:
+    """A predicted id map ``(H, W) uint8``: like :func:`read_index_png` but without its full-image value scan.
+
+    Out-of-range ids (e.g. 255 of a 0/255 mask) are caught by the scorer's object-count check, which
+    names the video; RGB images and undecodable files are rejected here with the file name.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            if img.mode in _NON_INDEX_MODES:
+                raise DataError(
+                    f"{path}: mask is a {img.mode} image; expected an indexed (palette, mode P) or greyscale"
+                    " (mode L) PNG whose pixel values are object ids"
+                )
+            if img.mode == "1":
+                return read_index_png(path)
+            return np.asarray(img, dtype=np.uint8)
+    except FileNotFoundError as err:
+        raise DataError(f"{path}: mask file not found") from err
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise DataError(f"{path}: cannot decode PNG ({err})") from err
 
 
 def davis_sequences(gt_root: str | os.PathLike[str], subset: str = "val", year: str = "2017") -> list[str]:
@@ -79,7 +105,7 @@ def load_prediction(
             if i in optional:
                 continue
             raise DataError(f"{path}: prediction frame missing")
-        arr = read_index_png(path)
+        arr = read_prediction_png(path)
         if arr.shape != tuple(frame_shape):
             raise DataError(f"{path}: prediction size {arr.shape} differs from the ground truth {tuple(frame_shape)}")
         out[i] = arr

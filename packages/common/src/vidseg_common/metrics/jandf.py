@@ -95,38 +95,42 @@ def score_video(
         raise DataError(
             f"{video}: prediction shape {tuple(pred_labels.shape)} does not match ground truth {tuple(gt_labels.shape)}"
         )
-    void = gt_labels == VOID_ID
-    gt_clean = torch.where(void, torch.zeros_like(gt_labels), gt_labels)
+    device = gt_labels.device
+    use_numpy = backend == "numpy" or (backend == "auto" and device.type == "cpu")
+    gt: Any = gt_labels.cpu().numpy() if use_numpy else gt_labels
+    pred: Any = pred_labels.cpu().numpy() if use_numpy else pred_labels
+    void = gt == VOID_ID
+    gt_clean = gt * ~void  # void pixels become background (official)
     if num_objects is None:
         num_objects = int(gt_clean[0].max())
     if protocol == "semi-supervised":
-        if gt_labels.shape[0] < 3:
+        if gt.shape[0] < 3:
             raise DataError(f"{video}: the semi-supervised protocol drops the first and last frame; needs ≥ 3 frames")
-        gt_eval, pred_eval, void_eval = gt_clean[1:-1], pred_labels[1:-1], None
+        gt_eval, pred_eval, void_eval = gt_clean[1:-1], pred[1:-1], None
     elif protocol == "unsupervised":
-        gt_eval, pred_eval, void_eval = gt_clean, pred_labels, void
+        gt_eval, pred_eval, void_eval = gt_clean, pred, void
     else:
         raise ValueError(f"unknown protocol {protocol!r}")
-    num_pred = int(pred_eval.max()) if pred_eval.numel() else 0
-    object_ids = torch.arange(1, num_objects + 1, device=gt_labels.device)
+    num_pred = int(pred_eval.max()) if pred_eval.size != 0 else 0
+    object_ids = torch.arange(1, num_objects + 1, device=device)
+    score = _pair_scorer(gt_eval, pred_eval, void_eval, bound_th, "numpy" if use_numpy else "torch", device)
     if protocol == "semi-supervised":
         if num_pred > num_objects:
+            hint = " (255 is void in DAVIS-2017: 0/255 masks are DAVIS-2016 style)" if num_pred == VOID_ID else ""
             raise DataError(
                 f"{video}: the prediction holds object id {num_pred} but the ground truth has only {num_objects}"
-                " object(s) (ids in the first annotated frame)"
+                f" object(s) (ids in the first annotated frame){hint}"
             )
-        score = _pair_scorer(gt_eval, pred_eval, None, bound_th, backend)
         pairs = [score(o, o) for o in range(1, num_objects + 1)]
         if not pairs:
-            empty = torch.zeros(0, gt_eval.shape[0], dtype=torch.float64, device=gt_labels.device)
+            empty = torch.zeros(0, gt_eval.shape[0], dtype=torch.float64, device=device)
             return object_ids, empty, empty.clone()
         return object_ids, torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
     if num_pred > max_proposals:
         raise DataError(f"{video}: the prediction holds id {num_pred}, more than max_proposals={max_proposals}")
     num_props = max(num_pred, num_objects)
-    j_all = torch.zeros(num_props, num_objects, gt_eval.shape[0], dtype=torch.float64, device=gt_labels.device)
+    j_all = torch.zeros(num_props, num_objects, gt_eval.shape[0], dtype=torch.float64, device=device)
     f_all = torch.zeros_like(j_all)
-    score = _pair_scorer(gt_eval, pred_eval, void_eval, bound_th, backend)
     for p in range(num_props):
         for o in range(num_objects):
             j_all[p, o], f_all[p, o] = score(o + 1, p + 1)
@@ -138,22 +142,20 @@ def score_video(
 
 
 def _pair_scorer(
-    gt: Tensor, pred: Tensor, void: Tensor | None, bound_th: float, backend: Backend
+    gt: Any, pred: Any, void: Any, bound_th: float, backend: Backend, device: torch.device
 ) -> Callable[[int, int], tuple[Tensor, Tensor]]:
-    """``score(gt_id, pred_id) -> (J (T,), F (T,))`` on the chosen backend."""
-    if backend == "numpy" or (backend == "auto" and gt.device.type == "cpu"):
-        gt_np = gt.cpu().numpy().astype(np.uint8, copy=False)
-        pred_np = pred.cpu().numpy().astype(np.uint8, copy=False)
-        void_np = void.cpu().numpy() if void is not None else None
+    """``score(gt_id, pred_id) -> (J (T,), F (T,))`` on numpy arrays (CPU path) or tensors (torch path)."""
+    if backend == "numpy":
+        gt_np, pred_np = gt.astype(np.uint8, copy=False), pred.astype(np.uint8, copy=False)
         boxes = frame_boxes(gt_np, pred_np)
         radius = boundary_tolerance(gt.shape[-2], gt.shape[-1], bound_th)
 
         def score_np(gt_id: int, pred_id: int) -> tuple[Tensor, Tensor]:
-            j, f = pair_scores_np(gt_np, pred_np, gt_id, pred_id, radius, boxes, void_np)
-            return torch.from_numpy(j).to(gt.device), torch.from_numpy(f).to(gt.device)
+            j, f = pair_scores_np(gt_np, pred_np, gt_id, pred_id, radius, boxes, void)
+            return torch.from_numpy(j).to(device), torch.from_numpy(f).to(device)
 
         return score_np
-    if backend not in ("auto", "torch"):
+    if backend != "torch":
         raise ValueError(f"unknown backend {backend!r}")
     return lambda gt_id, pred_id: mask_pair_scores(gt == gt_id, pred == pred_id, void, bound_th)
 
