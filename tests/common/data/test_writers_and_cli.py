@@ -58,9 +58,9 @@ def test_cityscapes_prediction_in_label_ids(tmp_path: Path) -> None:
 def test_vidseg_synth_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["synth", str(tmp_path / "d"), "--layout", "davis", "--num-videos", "1", "--num-val-videos", "1",
                  "--num-frames", "4", "--height", "40", "--width", "64", "--full-occlusion", "--no-write-flow",
-                 "--workers", "1"])
+                 "--workers", "1", "--davis-resolution", "Full-Resolution"])
     assert code == 0 and "wrote davis dataset" in capsys.readouterr().out
-    reader = DavisReader(tmp_path / "d")
+    reader = DavisReader(tmp_path / "d", resolution="Full-Resolution")
     assert reader.videos("val") == ["val-000"] and reader.read_video("val-000").frames.shape == (4, 40, 64, 3)
     assert not (tmp_path / "d" / "flow").exists()
     code = main(["synth", str(tmp_path / "e"), "--layout", "davis", "--late-entry"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import time
 
 HELP = "generate a synthetic video dataset in a real on-disk layout (DAVIS, YouTube-VOS/VIS, Cityscapes, CamVid)"
@@ -18,16 +19,32 @@ HELP = "generate a synthetic video dataset in a real on-disk layout (DAVIS, YouT
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from vidseg_common.data.synthetic.config import LAYOUTS, SyntheticConfig
 
+    docs = _attribute_docs(SyntheticConfig.__doc__ or "")
     parser.add_argument("root", help="output folder")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: min(2, CPUs))")
     for field in dataclasses.fields(SyntheticConfig):
         flag = "--" + field.name.replace("_", "-")
         if field.type in (bool, "bool"):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default,
+                                help=docs.get(field.name))
         else:
             kind = {"int": int, "float": float, "str": str}[str(field.type)]
             extra = {"choices": LAYOUTS} if field.name == "layout" else {}
-            parser.add_argument(flag, type=kind, default=field.default, **extra)
+            parser.add_argument(flag, type=kind, default=field.default,
+                                help=f"{docs.get(field.name, '')} (default: {field.default})", **extra)
+
+
+def _attribute_docs(doc: str) -> dict[str, str]:
+    """``{name: text}`` from the ``Attributes:`` section of a Google-style docstring."""
+    out: dict[str, str] = {}
+    name = None
+    for line in doc.split("Attributes:", 1)[-1].splitlines():
+        match = re.match(r"^\s{8}(\w+): (.*)$", line)
+        if match:
+            name, out[match[1]] = match[1], match[2]
+        elif name and line.strip():
+            out[name] += " " + line.strip()
+    return {k: v.replace("%", "%%") for k, v in out.items()}
 
 
 def run(args: argparse.Namespace) -> int:

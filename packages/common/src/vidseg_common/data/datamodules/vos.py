@@ -33,6 +33,8 @@ class VOSDataModule(ClipDataModule):
         max_gap: largest random gap (``cfbi``).
         reverse_prob: probability of reversing a clip in time.
         max_objects: objects kept per training clip (STCN: 2; ``None``: all).
+        min_object_pixels: fewest pixels for an object of the first clip frame to count (AOT's reference
+            frame needs > 200 foreground pixels; clips are re-sampled otherwise).
         repeat: times each training video appears per epoch (``DAVIS_REPEAT``).
         crop_size: training crop ``(h, w)`` (STCN 384; SSTVOS 465).
         crop_scale: crop area range.
@@ -62,6 +64,7 @@ class VOSDataModule(ClipDataModule):
         max_gap: int = 3,
         reverse_prob: float = 0.5,
         max_objects: int | None = 2,
+        min_object_pixels: int = 1,
         repeat: int = 1,
         crop_size: tuple[int, int] = (384, 384),
         crop_scale: tuple[float, float] = (0.36, 1.0),
@@ -91,7 +94,7 @@ class VOSDataModule(ClipDataModule):
         self.protocol, self.clip_frames, self.max_skip, self.curriculum = protocol, clip_frames, max_skip, curriculum
         self.schedule = MaxSkipCurriculum(start=max_skip, divisor=skip_divisor)
         self.num_current, self.max_gap, self.reverse_prob = num_current, max_gap, reverse_prob
-        self.max_objects, self.repeat = max_objects, repeat
+        self.max_objects, self.min_object_pixels, self.repeat = max_objects, min_object_pixels, repeat
         self.train_augment = dict(crop_size=tuple(crop_size), crop_scale=tuple(crop_scale), hflip_prob=hflip_prob,
                                   color_jitter=color_jitter, pad_divisor=pad_divisor)
         self.eval_augment = dict(short_side=eval_short_side, pad_divisor=pad_divisor)
@@ -119,7 +122,7 @@ class VOSDataModule(ClipDataModule):
             reader, videos = self._reader(self.train_split)
             self.datasets["train"] = VOSClipDataset(
                 reader, videos, ClipAugment(True, mask_fill=255, seed=self.seed, **self.train_augment),
-                self._sampler(), self.max_objects, repeat=self.repeat, seed=self.seed)
+                self._sampler(), self.max_objects, self.min_object_pixels, repeat=self.repeat, seed=self.seed)
         if stage in (None, "fit", "validate"):
             reader, videos = self._reader(self.val_split)
             self.datasets["val"] = VOSClipDataset(reader, videos, ClipAugment(False, **self.eval_augment))

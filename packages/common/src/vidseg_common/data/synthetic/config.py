@@ -37,6 +37,7 @@ class SyntheticConfig:
         corruption_prob: probability that a corruption burst (noise, blur or brightness) starts at a frame.
         corruption_length: frames per burst.
         frame_step: annotation step of sparse layouts (YouTube-VOS/VIS every 5th frame, CamVid label step).
+        davis_resolution: DAVIS resolution folder to write (``480p`` or ``Full-Resolution``).
         write_flow: also write ground-truth forward flow ``flow/<video>/<frame>.flo``.
         jpeg_quality: JPEG quality of the frames.
         seed: random seed; the same options give the same bytes.
@@ -62,6 +63,7 @@ class SyntheticConfig:
     corruption_prob: float = 0.0
     corruption_length: int = 2
     frame_step: int = 5
+    davis_resolution: str = "480p"
     write_flow: bool = True
     jpeg_quality: int = 95
     seed: int = 0
@@ -84,6 +86,8 @@ class SyntheticConfig:
             raise ConfigError("late_entry is not possible with the DAVIS layout: DAVIS needs every object in frame 0")
         if self.layout == "camvid" and (self.num_videos > 2 or self.num_val_videos > 2):
             raise ConfigError("the CamVid layout has 4 sequences: at most 2 train and 2 val/test videos")
+        if self.davis_resolution not in ("480p", "Full-Resolution"):
+            raise ConfigError(f"davis_resolution must be '480p' or 'Full-Resolution', got {self.davis_resolution!r}")
         if not 0.0 <= self.corruption_prob <= 1.0:
             raise ConfigError(f"corruption_prob must lie in [0, 1], got {self.corruption_prob}")
 

@@ -124,7 +124,7 @@ def _names(num_frames: int) -> list[str]:
 def write_davis(cfg: SyntheticConfig, root: Path, split: str, split_index: int, index: int) -> dict[str, Any]:
     video, ids, _ = render_instance_video(cfg, split_index, index, cfg.num_frames)
     name, names = f"{split}-{index:03d}", _names(cfg.num_frames)
-    write_davis_video(root, name, names, video.frames, ids, jpeg_quality=cfg.jpeg_quality)
+    write_davis_video(root, name, names, video.frames, ids, cfg.davis_resolution, jpeg_quality=cfg.jpeg_quality)
     write_flow(root, name, names, video.flow)
     return {"split": split, "video": name}
 
