@@ -1,0 +1,1 @@
+"""Model parts shared by several papers: timm backbones, positional encodings, losses, Hungarian matching."""

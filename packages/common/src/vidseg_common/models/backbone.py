@@ -1,0 +1,107 @@
+"""``TimmBackbone``: any timm model as a multi-scale feature extractor with stride-named outputs.
+
+Every paper starts from an ImageNet CNN (ResNet-18/50/101, ResNeXt, Swin): the backbone is chosen by
+its timm name, pretrained weights come from timm when online or from a local file, never required.
+Outputs are a dict keyed by stride, ``{"f4": (B, C4, H/4, W/4), "f8": ..., "f16": ..., "f32": ...}``;
+when dilation makes strides repeat (``output_stride=8``: res3–res5 all at stride 8), the first keeps
+``f8`` and the later ones take their stage name as well (``f8_res4``, ``f8_res5``), so no key lies
+about its stride.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import timm
+import torch
+from torch import nn
+
+from vidseg_common.errors import ConfigError
+
+
+class TimmBackbone(nn.Module):
+    """Multi-scale features from a timm model.
+
+    Args:
+        name: timm model name (``resnet50``, ``resnet101``, ``resnext101_32x8d``, ``swin_large_patch4_window12_384`` …).
+        out_indices: timm feature indices to return (for ResNets 1..4 = res2..res5 at strides 4..32).
+        pretrained: ``False``; ``True`` (timm download, needs the network); or a local weights file
+            (``.pth``/``.bin`` loaded with ``weights_only=True``, or ``.safetensors``).
+        output_stride: 32 (default), 16 or 8 (dilated last stages, DeepLab/PSPNet style).
+        in_chans: input channels (timm adapts pretrained first-layer weights when ≠ 3).
+        frozen: regular expressions; parameters whose names match are frozen (``["^conv1", "^bn1", "^layer1"]``
+            freezes the stem and res2, the Deformable DETR recipe).
+        img_size: input size for models that need it at construction (Swin); ``None`` otherwise.
+    """
+
+    def __init__(
+        self,
+        name: str = "resnet50",
+        out_indices: Sequence[int] = (1, 2, 3, 4),
+        pretrained: bool | str = False,
+        output_stride: int = 32,
+        in_chans: int = 3,
+        frozen: Sequence[str] = (),
+        img_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        if output_stride not in (8, 16, 32):
+            raise ConfigError(f"backbone output_stride must be 8, 16 or 32, got {output_stride}")
+        kwargs: dict = {"features_only": True, "out_indices": tuple(out_indices), "in_chans": in_chans}
+        if output_stride != 32:
+            kwargs["output_stride"] = output_stride
+        if img_size is not None:
+            kwargs["img_size"] = img_size
+        if isinstance(pretrained, str) and pretrained:
+            path = Path(os.path.expanduser(pretrained))
+            if not path.is_file():
+                raise ConfigError(f"backbone pretrained weights file not found: {path}")
+            kwargs["pretrained_cfg_overlay"] = {"file": str(path)}
+            pretrained = True
+        try:
+            self.body = timm.create_model(name, pretrained=bool(pretrained), **kwargs)
+        except RuntimeError as err:
+            raise ConfigError(f"backbone {name!r}: {err}") from err
+        info = self.body.feature_info
+        self.channels: list[int] = list(info.channels())
+        self.strides: list[int] = list(info.reduction())
+        stages = [module.split(".")[-1] for module in info.module_name()]
+        self.names: list[str] = _stride_names(self.strides, stages)
+        self.channels_last_output = str(getattr(self.body, "output_fmt", "NCHW")).endswith("NHWC")
+        patterns = [re.compile(pattern) for pattern in frozen]
+        for param_name, param in self.body.named_parameters():
+            if any(p.search(param_name) for p in patterns):
+                param.requires_grad_(False)
+
+    @property
+    def out_channels(self) -> dict[str, int]:
+        return dict(zip(self.names, self.channels))
+
+    @property
+    def out_strides(self) -> dict[str, int]:
+        return dict(zip(self.names, self.strides))
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``images (N, C_in, H, W)`` → ``{"f4": (N, C, H/4, W/4), ...}`` (channels-first)."""
+        features = self.body(images)
+        if self.channels_last_output:
+            features = [f.permute(0, 3, 1, 2).contiguous() for f in features]
+        return dict(zip(self.names, features))
+
+
+def _stride_names(strides: Sequence[int], stages: Sequence[str]) -> list[str]:
+    """``f{stride}`` for the first output at each stride, ``f{stride}_{stage}`` for later ones."""
+    seen: set[int] = set()
+    names = []
+    for stride, stage in zip(strides, stages):
+        names.append(f"f{stride}" if stride not in seen else f"f{stride}_{_stage_name(stage)}")
+        seen.add(stride)
+    return names
+
+
+def _stage_name(module_name: str) -> str:
+    match = re.fullmatch(r"layer(\d+)", module_name)
+    return f"res{int(match.group(1)) + 1}" if match else module_name.replace(".", "_")

@@ -1,0 +1,49 @@
+"""TimmBackbone: stride-named outputs, dilation, freezing, local pretrained weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+
+from vidseg_common.errors import ConfigError
+from vidseg_common.models.backbone import TimmBackbone
+
+
+def test_resnet_outputs_are_named_by_stride() -> None:
+    backbone = TimmBackbone("resnet18")
+    features = backbone(torch.rand(2, 3, 64, 96))
+    assert list(features) == ["f4", "f8", "f16", "f32"]
+    assert backbone.out_channels == {"f4": 64, "f8": 128, "f16": 256, "f32": 512}
+    for name, feature in features.items():
+        stride = backbone.out_strides[name]
+        assert feature.shape == (2, backbone.out_channels[name], 64 // stride, 96 // stride)
+
+
+def test_dilated_backbone_never_mislabels_strides() -> None:
+    backbone = TimmBackbone("resnet18", output_stride=8)
+    features = backbone(torch.rand(1, 3, 64, 64))
+    assert list(features) == ["f4", "f8", "f8_res4", "f8_res5"]
+    assert all(f.shape[-1] == 64 // backbone.out_strides[n] for n, f in features.items())
+
+
+def test_frozen_patterns_and_local_weights(tmp_path: Path) -> None:
+    reference = timm.create_model("resnet18", pretrained=False)
+    with torch.no_grad():
+        reference.conv1.weight.normal_()
+    weights = tmp_path / "resnet18.pth"
+    torch.save(reference.state_dict(), weights)
+    backbone = TimmBackbone("resnet18", pretrained=str(weights), frozen=["^conv1", "^bn1", "^layer1"])
+    assert torch.equal(backbone.body.conv1.weight, reference.conv1.weight)
+    frozen = {n for n, p in backbone.body.named_parameters() if not p.requires_grad}
+    assert "conv1.weight" in frozen and "layer1.0.conv1.weight" in frozen
+    assert "layer2.0.conv1.weight" not in frozen
+
+
+def test_bad_settings_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="output_stride"):
+        TimmBackbone("resnet18", output_stride=4)
+    with pytest.raises(ConfigError, match="not found"):
+        TimmBackbone("resnet18", pretrained=str(tmp_path / "missing.pth"))
