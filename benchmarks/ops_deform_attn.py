@@ -14,6 +14,8 @@ Two families, every row an encoder self-attention (every position is a query, ``
 - ``ms_deform_attn`` (Deformable DETR encoder: C=256, M=8, L=4 levels at strides 8–64, P=4): ``fast``,
   ``grid_sample`` (Deformable DETR's ``ms_deform_attn_core_pytorch``), ``reference``, ``dense``, ``sdpa``.
 
+Sampling locations are those of an encoder (each position samples around itself, Gaussian offsets of 2
+pixels and 1 frame), not uniform over the map: the gathers' memory locality depends on it.
 Only the attention cores are timed (the linear projections are the same work for every variant of a layer).
 Memory: each (case, implementation) runs in a fresh subprocess; the figure is the process's peak resident
 set (``ru_maxrss``) minus its resident set just before the first call, i.e. what the call allocates on top of
@@ -40,6 +42,8 @@ MS_IMAGES_QUICK = [(128, 160)]
 DENSE_MAX_TOKENS = 8000  # materialised dense attention at 8 heads: 8·S²·4 B ≈ 2 GB at S = 8000
 REFERENCE_MAX_TOKENS = 8000
 TARGET_CASE = (36, 10, 17)
+OFFSET_STD_PX = 2.0  # spread of the sampling points around the query, in pixels of each level
+OFFSET_STD_FRAMES = 1.0
 
 
 def _rss_bytes() -> int:
@@ -76,7 +80,7 @@ def _worker(spec: dict) -> dict:
             fn = lambda: (q @ k.transpose(-1, -2) * head_dim**-0.5).softmax(-1) @ v  # noqa: E731
     else:
         value = torch.randn(1, s, heads, head_dim)
-        loc = torch.rand(1, s, heads, n_levels, points, dims)
+        loc = _encoder_locations(shapes, dims, heads, points)
         attn = (
             torch.rand(1, s, heads, n_levels, points)
             .flatten(-2)
@@ -104,6 +108,31 @@ def _worker(spec: dict) -> dict:
             fn()
             times.append(time.perf_counter() - start)
     return {"time_s": min(times), "peak_bytes": peak1 - rss0, "hidden": peak1 <= peak0}
+
+
+def _encoder_locations(shapes, dims, heads, points):  # type: ignore[no-untyped-def]
+    """Sampling locations of an encoder: each position queries around itself (its own normalised centre,
+    on every level) with Gaussian offsets of ``OFFSET_STD_PX`` pixels (and ``OFFSET_STD_FRAMES`` frames).
+
+    Returns ``(1, S, M, L, P, dims)`` in ``(x, y[, t])`` order.
+    """
+    import torch
+
+    n_levels = len(shapes) // dims
+    refs = []
+    for lvl in range(n_levels):
+        extents = shapes[dims * lvl : dims * lvl + dims]  # slowest axis first
+        axes = [(torch.arange(e, dtype=torch.float32) + 0.5) / e for e in extents]
+        grid = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).flip(-1)  # (..., dims) x first
+        refs.append(grid.reshape(-1, dims))
+    ref = torch.cat(refs)  # (S, dims)
+    std = []
+    for lvl in range(n_levels):
+        extents = list(reversed(shapes[dims * lvl : dims * lvl + dims]))  # x first
+        std.append([OFFSET_STD_PX / e for e in extents[:2]] + [OFFSET_STD_FRAMES / e for e in extents[2:]])
+    std_t = torch.tensor(std)  # (L, dims)
+    noise = torch.randn(1, ref.shape[0], heads, n_levels, points, dims)
+    return ref[None, :, None, None, None, :] + noise * std_t[:, None, :]
 
 
 def _ms_grid_sample(value, shapes, loc, attn):  # type: ignore[no-untyped-def]

@@ -139,6 +139,7 @@ def deform_attn_gather(
     sampling_locations: Tensor,
     attention_weights: Tensor,
     dims: int,
+    chunk_entries: int = 1 << 21,
 ) -> Tensor:
     """Vectorised deformable attention for 2-D (bilinear) or 3-D (trilinear) levels, via ``F.embedding_bag``.
 
@@ -148,7 +149,9 @@ def deform_attn_gather(
     weighted sums without materialising the ``(N, Lq, M, L·P, D)`` sampled values that the ``grid_sample``
     formulation builds; it is differentiable in the table and in the per-sample weights (hence the locations).
     Indices are built per axis and combined by outer sums, so only the final ``2^dims``-wide index and
-    weight tensors are full size.
+    weight tensors are full size, and queries are processed in chunks of about ``chunk_entries`` gathered
+    rows: peak memory stays bounded, and the temporaries stay small enough (8 MB at the default) for the
+    allocator to reuse them from chunk to chunk instead of page-faulting fresh memory for each.
 
     Args:
         value: ``(N, S, M, D)``.
@@ -156,12 +159,17 @@ def deform_attn_gather(
         sampling_locations: ``(N, Lq, M, L, P, dims)``, coordinates fastest axis first (``(x, y[, t])``).
         attention_weights: ``(N, Lq, M, L, P)``.
         dims: 2 or 3.
+        chunk_entries: gathered rows (index entries) per query chunk.
 
     Returns:
         ``(N, Lq, M·D)``.
     """
     n, s, m, d = value.shape
-    lq, n_levels = sampling_locations.shape[1], sampling_locations.shape[3]
+    lq, n_levels, n_points = (
+        sampling_locations.shape[1],
+        sampling_locations.shape[3],
+        sampling_locations.shape[4],
+    )
     device = sampling_locations.device
     if n * lq * m == 0:
         return value.new_zeros(n, lq, m * d)
@@ -189,23 +197,26 @@ def deform_attn_gather(
         + torch.arange(m, device=device, dtype=index_dtype).view(1, 1, m, 1, 1, 1)
     )
     two = torch.arange(2, device=device, dtype=index_dtype).view(2, 1, 1)
-    pix = sampling_locations.movedim(-1, 0) * extent_f[:, None, None, None] - 0.5  # (dims, N, Lq, M, L, P)
-    index = row0
-    weight = attention_weights[:, :, :, None]  # (N, Lq, M, 1, L, P)
-    for axis in range(dims):
-        base_f = torch.floor(pix[axis].detach())
-        frac = (pix[axis] - base_f)[:, :, :, None]  # (N, Lq, M, 1, L, P)
-        corner = base_f.to(index_dtype)[:, :, :, None] + two  # (N, Lq, M, 2, L, P)
-        clamped = torch.clamp(corner, min=torch.zeros_like(extent_i[axis]), max=extent_i[axis] - 1)
-        axis_weight = torch.cat([1 - frac, frac], 3) * (clamped == corner)
-        axis_offset = clamped * stride_i[axis]
-        index = (axis_offset[:, :, :, :, None] + index[:, :, :, None]).flatten(3, 4)
-        weight = (axis_weight[:, :, :, :, None] * weight[:, :, :, None]).flatten(3, 4)
-    bags = n * lq * m
-    out = F.embedding_bag(
-        index.reshape(bags, -1),
-        value.reshape(n * s * m, d),
-        per_sample_weights=weight.reshape(bags, -1),
-        mode="sum",
-    )
-    return out.view(n, lq, m * d)
+    table = value.reshape(n * s * m, d)
+    chunk = max(1, chunk_entries // max(1, n * m * n_levels * n_points * 2**dims))  # queries per chunk
+    outs = []
+    for q0 in range(0, lq, chunk):
+        loc = sampling_locations[:, q0 : q0 + chunk]
+        pix = loc.movedim(-1, 0) * extent_f[:, None, None, None] - 0.5  # (dims, N, Lq', M, L, P)
+        index = row0
+        weight = attention_weights[:, q0 : q0 + chunk, :, None]  # (N, Lq', M, 1, L, P)
+        for axis in range(dims):
+            base_f = torch.floor(pix[axis].detach())
+            frac = (pix[axis] - base_f)[:, :, :, None]  # (N, Lq', M, 1, L, P)
+            corner = base_f.to(index_dtype)[:, :, :, None] + two  # (N, Lq', M, 2, L, P)
+            clamped = torch.clamp(corner, min=torch.zeros_like(extent_i[axis]), max=extent_i[axis] - 1)
+            axis_weight = torch.cat([1 - frac, frac], 3) * (clamped == corner)
+            axis_offset = clamped * stride_i[axis]
+            index = (axis_offset[:, :, :, :, None] + index[:, :, :, None]).flatten(3, 4)
+            weight = (axis_weight[:, :, :, :, None] * weight[:, :, :, None]).flatten(3, 4)
+        bags = index.shape[0] * index.shape[1] * m
+        out = F.embedding_bag(
+            index.reshape(bags, -1), table, per_sample_weights=weight.reshape(bags, -1), mode="sum"
+        )
+        outs.append(out.view(n, -1, m * d))
+    return outs[0] if len(outs) == 1 else torch.cat(outs, 1)
