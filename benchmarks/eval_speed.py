@@ -100,17 +100,24 @@ def _stats(v: np.ndarray) -> tuple[float, float, float]:
     return float(np.mean(v)), float(np.mean(v > 0.5)), float(np.mean(bins[0]) - np.mean(bins[3]))
 
 
-def baseline_davis(gt_root: Path, res_root: Path) -> float:
+def load_davis_arrays(gt_root: Path, res_root: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """All frames of every sequence as ``(name, gt (T, H, W), pred (T, H, W))`` uint8 arrays."""
+    out = []
+    for seq in (gt_root / "ImageSets" / "2017" / "val.txt").read_text().split():
+        names = sorted(p.stem for p in (gt_root / "Annotations" / "480p" / seq).glob("*.png"))
+        gts = np.stack([np.array(Image.open(gt_root / "Annotations" / "480p" / seq / f"{n}.png")) for n in names])
+        preds = np.stack([np.array(Image.open(res_root / seq / f"{n}.png")) for n in names])
+        out.append((seq, gts, preds))
+    return out
+
+
+def baseline_scores(videos: list[tuple[str, np.ndarray, np.ndarray]]) -> float:
     """Single process, frame by frame, object by object (the official algorithm in plain numpy)."""
     j_stats, f_stats = [], []
-    for seq in (gt_root / "ImageSets" / "2017" / "val.txt").read_text().split():
-        names = sorted(p.stem for p in (gt_root / "Annotations" / "480p" / seq).glob("*.png"))[1:-1]
-        gts = [np.array(Image.open(gt_root / "Annotations" / "480p" / seq / f"{n}.png")) for n in names]
-        preds = [np.array(Image.open(res_root / seq / f"{n}.png")) for n in names]
-        first = np.array(Image.open(gt_root / "Annotations" / "480p" / seq / "00000.png"))
-        for o in range(1, int(first.max()) + 1):
+    for _, gts, preds in videos:
+        for o in range(1, int(gts[0].max()) + 1):
             j, f = [], []
-            for g, p in zip(gts, preds):
+            for g, p in zip(gts[1:-1], preds[1:-1]):
                 gm, pm = g == o, p == o
                 union = np.sum(gm | pm)
                 j.append(1.0 if union == 0 else np.sum(gm & pm) / union)
@@ -118,6 +125,35 @@ def baseline_davis(gt_root: Path, res_root: Path) -> float:
             j_stats.append(_stats(np.array(j)))
             f_stats.append(_stats(np.array(f)))
     return (np.mean([s[0] for s in j_stats]) + np.mean([s[0] for s in f_stats])) / 2
+
+
+def baseline_davis(gt_root: Path, res_root: Path) -> float:
+    """Read with PIL (as the official ``np.array(Image.open(...))``), then :func:`baseline_scores`."""
+    return baseline_scores(load_davis_arrays(gt_root, res_root))
+
+
+_ARRAYS: list[tuple[str, np.ndarray, np.ndarray]] = []
+
+
+def _score_in_memory(i: int) -> tuple[str, object, object, object]:
+    import torch
+
+    from vidseg_common.metrics.jandf import score_video
+
+    seq, gt, pred = _ARRAYS[i]
+    return seq, *score_video(torch.from_numpy(gt), torch.from_numpy(pred), seq)
+
+
+def ours_scores(videos: list[tuple[str, np.ndarray, np.ndarray]], workers: int) -> float:
+    """Our scorer (the one behind ``vidseg eval davis``) on in-memory arrays, over the same process pool."""
+    from vidseg_common.metrics.jandf import JandF
+    from vidseg_common.tools.eval import parallel_map
+
+    _ARRAYS[:] = videos  # forked workers see the arrays without pickling
+    metric = JandF()
+    for seq, objects, j, f in parallel_map(_score_in_memory, range(len(videos)), workers):
+        metric.add_scores(seq, objects, j, f)
+    return float(metric.compute()["J&F-Mean"])
 
 
 # ----------------------------------------------------------------------------- YouTube-VIS set + baseline
@@ -200,7 +236,7 @@ def baseline_ytvis(gt_path: Path, res_path: Path) -> float:
     return float(evaluate_tables(arrays["dets"], arrays["gts"], arrays["ious"])[0])
 
 
-def _time(fn, *args):  # noqa: ANN001, ANN202
+def _time(fn, *args):
     start = time.perf_counter()
     out = fn(*args)
     return time.perf_counter() - start, out
@@ -219,12 +255,11 @@ def main() -> int:
     parser.add_argument("--skip-vis", action="store_true")
     parser.add_argument("--skip-davis", action="store_true")
     args = parser.parse_args()
-    from vidseg_common.tools.main import main as vidseg
-
     # Import everything both sides use before any timing (import time is not evaluation time).
     import vidseg_common.metrics.jandf
     import vidseg_common.metrics.vis
     import vidseg_common.tools.eval  # noqa: F401
+    from vidseg_common.tools.main import main as vidseg
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -240,6 +275,10 @@ def main() -> int:
             t_ours, rc = _time(vidseg, argv)
             jf_ours = json.loads(out.read_text())["global"]["J&F-Mean"] if rc == 0 else float("nan")
             rows.append(("davis", f"{args.videos}x{args.frames}x{args.height}x{args.width}", t_base, t_ours, jf_base, jf_ours))
+            arrays = load_davis_arrays(root / "davis" / "gt", root / "davis" / "res")
+            t_base, jf_base = _time(baseline_scores, arrays)
+            t_ours, jf_ours = _time(ours_scores, arrays, args.workers)
+            rows.append(("davis-score", "same, decoded", t_base, t_ours, jf_base, jf_ours))
         if not args.skip_vis:
             (root / "ytvis").mkdir()
             gen, _ = _time(make_ytvis, root / "ytvis", args.vis_videos, args.vis_frames, 360, 640)
@@ -252,6 +291,7 @@ def main() -> int:
             ap_ours = json.loads(out.read_text())["stats"]["AP"] if rc == 0 else float("nan")
             rows.append(("youtube-vis", f"{args.vis_videos}x{args.vis_frames}x360x640", t_base, t_ours, ap_base, ap_ours))
     print(f"cores: {os.cpu_count()}, vidseg eval --workers {args.workers or os.cpu_count()}")
+    print("davis-score = scoring only, frames already decoded in memory (PNG decoding excluded on both sides)")
     print(f"{'set':<12} {'size':<20} {'baseline s':>11} {'vidseg eval s':>14} {'speed-up':>9} {'metric (base / ours)':>30}")
     for name, size, tb, to, mb, mo in rows:
         print(f"{name:<12} {size:<20} {tb:>11.2f} {to:>14.2f} {tb / to:>8.1f}x {mb:>14.9f} / {mo:.9f}")
