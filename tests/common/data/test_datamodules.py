@@ -138,7 +138,7 @@ def test_yaml_config_instantiates(cache: str) -> None:
         f"data:\n  root: synthetic\n  cache_dir: {cache}\n  protocol: cfbi\n  crop_size: [32, 32]\n"
         "  synthetic:\n    height: 48\n    width: 80\n    num_frames: 12\n    num_videos: 2\n    num_val_videos: 1\n"
     )
-    dm = parser.instantiate_classes(cfg)["data"]
+    dm = parser.instantiate(cfg)["data"]
     assert isinstance(dm, VOSDataModule) and dm.protocol == "cfbi" and dm.synthetic.height == 48
     assert np.asarray(next(iter(dm.val_dataloader()))["frames"].shape).tolist()[-2:] == [48, 80]
 

@@ -20,6 +20,9 @@ from vidseg_common.data.formats.youtube_vis import (
 )
 from vidseg_common.tools.main import main
 
+# pycocotools' decoder predates numpy 2's __array__(copy=) protocol (a library warning, not ours)
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
 
 def test_youtube_vis_results_json(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)

@@ -14,6 +14,7 @@ compressed RLE (what ``loadRes`` expects). Masks are decoded with pycocotools.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,9 @@ def decode_segmentation(segm: Any, height: int, width: int, where: str) -> np.nd
             raise TypeError(f"unsupported segmentation of type {type(segm).__name__}")
         if isinstance(segm, dict) and list(segm.get("size", [height, width])) != [height, width]:
             raise ValueError(f"RLE size {segm['size']} differs from the video size [{height}, {width}]")
-        return mask_utils.decode(rle).astype(bool)
+        with warnings.catch_warnings():  # pycocotools' Cython decoder predates numpy 2's __array__(copy=) protocol
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return mask_utils.decode(rle).astype(bool)
     except (TypeError, ValueError, KeyError) as err:
         raise DataError(f"{where}: bad segmentation ({err})") from err
 
