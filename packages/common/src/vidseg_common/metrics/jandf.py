@@ -113,7 +113,7 @@ def score_video(
         raise ValueError(f"unknown protocol {protocol!r}")
     num_pred = int(pred_eval.max()) if pred_eval.size != 0 else 0
     object_ids = torch.arange(1, num_objects + 1, device=device)
-    score = _pair_scorer(gt_eval, pred_eval, void_eval, bound_th, "numpy" if use_numpy else "torch", device)
+    score = pair_scorer(gt_eval, pred_eval, void_eval, bound_th, "numpy" if use_numpy else "torch", device)
     if protocol == "semi-supervised":
         if num_pred > num_objects:
             hint = " (255 is void in DAVIS-2017: 0/255 masks are DAVIS-2016 style)" if num_pred == VOID_ID else ""
@@ -141,7 +141,7 @@ def score_video(
     return object_ids[torch.as_tensor(cols)], j_all[rows, cols], f_all[rows, cols]
 
 
-def _pair_scorer(
+def pair_scorer(
     gt: Any, pred: Any, void: Any, bound_th: float, backend: Backend, device: torch.device
 ) -> Callable[[int, int], tuple[Tensor, Tensor]]:
     """``score(gt_id, pred_id) -> (J (T,), F (T,))`` on numpy arrays (CPU path) or tensors (torch path)."""

@@ -24,7 +24,7 @@ from torch import Tensor
 from vidseg_common.data.formats.png import VOID_ID
 from vidseg_common.errors import DataError
 from vidseg_common.metrics._tagged import TaggedRowsMetric
-from vidseg_common.metrics.jandf import mask_pair_scores
+from vidseg_common.metrics.jandf import pair_scorer
 
 SCORE_NAMES = ("G_proxy", "J_seen", "F_seen", "J_unseen", "F_unseen")
 
@@ -60,7 +60,12 @@ def score_video_after_first_appearance(
         frames = ann_idx[first + 1 :]
         if not frames:
             continue
-        j, f = mask_pair_scores(gt_labels[frames] == obj, pred_labels[frames] == obj, None, bound_th)
+        gt_f, pred_f = gt_labels[frames], pred_labels[frames]
+        if gt_labels.device.type == "cpu":  # numpy + cv2 fast path (same numbers as the torch path)
+            gt_f, pred_f, backend = gt_f.numpy(), pred_f.numpy(), "numpy"
+        else:
+            backend = "torch"
+        j, f = pair_scorer(gt_f, pred_f, None, bound_th, backend, gt_labels.device)(obj, obj)
         out[obj] = (torch.tensor(frames), j, f)
     return out
 
