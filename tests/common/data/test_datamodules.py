@@ -150,3 +150,33 @@ def test_bad_config_errors(tmp_path: Path) -> None:
         VOSDataModule(synthetic={"nope": 1})
     with pytest.raises(ConfigError, match="protocol"):
         VOSDataModule(protocol="other")
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+def test_vis_joint_training_with_coco_pseudo_videos(synth, tmp_path: Path) -> None:
+    import shutil
+
+    from vidseg_common.data.formats.coco import write_coco_json
+    from vidseg_common.data.formats.common import write_rgb
+    from vidseg_common.data.formats.youtube_vis import YouTubeVISReader
+
+    root = tmp_path / "vis"
+    shutil.copytree(synth("youtube_vis", num_frames=20), root)
+    vis = YouTubeVISReader(root / "train.json", root / "train" / "JPEGImages")
+    images, instances = [], []
+    for vid in vis.video_ids():
+        video = vis.read_video(vid)
+        write_rgb(root / "coco" / f"{vid}.jpg", video.frames[0])
+        images.append({"id": vid, "file_name": f"{vid}.jpg", "height": 48, "width": 80})
+        instances += [{"image_id": vid, "category_id": i.category_id, "mask": i.masks[0]} for i in video.instances if i.valid[0]]
+    write_coco_json(root / "coco.json", images, instances, vis.categories)
+    dm = VISDataModule(root=str(root), coco_json="coco.json", coco_images="coco", coco_category_map="none",
+                       batch_size=1, num_workers=0, max_size=None, pseudo_rotation=20.0)
+    dm.setup("fit")
+    train = dm.datasets["train"]
+    assert len(train) == len(vis.video_ids()) * 2
+    item = train[len(vis.video_ids())]  # first COCO pseudo-video
+    frames, target = item["frames"], item["target"]
+    assert frames.shape[:2] == (5, 3) and target["masks"].shape[1] == 5
+    assert not all(torch.equal(frames[0], frames[t]) for t in range(1, 5)), "pseudo-video frames are transformed"
+    assert target["valid"].any(1).all()

@@ -7,7 +7,9 @@ Training: frames come from the clip sampler; the objects present in the first sa
 augmentation are kept (at most ``max_objects``, chosen at random as STCN does) and renumbered 1..K;
 other objects become background. A clip whose first frame lost every object (cropping, late entry)
 is re-sampled up to ``max_tries`` times (AOT's ``MAX_CROP_STEPS``), then returned with K = 0.
-Evaluation returns whole videos with the annotations that exist (void elsewhere).
+Evaluation returns whole videos with the annotations that exist (void elsewhere). For YouTube-VOS
+``valid`` an annotated frame holds only the objects that first appear there (``meta["first_frame"]``
+says where each object must be inserted); other pixels of it read 0, not "background of all objects".
 """
 
 from __future__ import annotations
