@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import torch
 
-DEFAULT_CHUNK_BYTES = 32 * 2**20
+DEFAULT_CHUNK_BYTES = 8 * 2**20
 
 
 def _chunks(num_q: int, num_z: int, row_elems: int, itemsize: int, chunk_bytes: int) -> Iterator[slice]:
