@@ -33,8 +33,9 @@ from vidseg_common.ops.backend import select_backend
 __all__ = ["conv_output_size", "sparse_conv2d", "sparse_conv2d_reference"]
 
 # Positions gathered per GEMM in the PyTorch path: bounds the im2col buffer to
-# ROWS_PER_CHUNK × kh·kw·C_in elements whatever the mask density (a memory/speed knob, not a model one).
-ROWS_PER_CHUNK = 4096
+# C_in·kh·kw × ROWS_PER_CHUNK elements whatever the mask density (a memory/speed knob, not a model one:
+# at 256 channels, 3×3, it is 9 MiB, about one output map of 96×96×256 floats).
+ROWS_PER_CHUNK = 1024
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:

@@ -44,7 +44,7 @@ class _BinaryGatedConv(SparseConvBase):
         *,
         tau: float = 1.0,
         gate_bias_init: float | None = None,
-        dense_above: float = 0.3,
+        dense_above: float = 0.25,
     ) -> None:
         super().__init__(
             in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode,

@@ -61,7 +61,7 @@ class TripleSparseConv2d(SparseConvBase):
         dtype: torch.dtype | None = None,
         *,
         tau: float = 1.0,
-        dense_above: float = 0.3,
+        dense_above: float = 0.25,
     ) -> None:
         super().__init__(
             in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode,
