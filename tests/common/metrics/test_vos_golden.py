@@ -15,6 +15,7 @@ from vidseg_common.metrics.vos import (
     region_similarity,
     seg2bmap,
 )
+from vidseg_common.metrics.vos_cpu import seg2bmap_np
 
 H, W = 480, 854
 
@@ -92,14 +93,18 @@ def test_disk_matches_skimage_definition() -> None:
     assert dy.numel() == 197 and int(dy.abs().max()) == 8 and int(dx.abs().max()) == 8
 
 
-def test_seg2bmap_golden() -> None:
+@pytest.mark.parametrize("impl", ["torch", "numpy"])
+def test_seg2bmap_golden(impl: str) -> None:
+    def bmap(m: torch.Tensor) -> list[str]:
+        out = seg2bmap(m) if impl == "torch" else torch.from_numpy(seg2bmap_np(m.numpy()))
+        return ["".join(str(int(v)) for v in row) for row in out]
+
     m = torch.zeros(5, 6, dtype=torch.bool)
     m[1:3, 1:4] = True
-    expected = ["111100", "100100", "111100", "000000", "000000"]
-    assert ["".join(str(int(v)) for v in row) for row in seg2bmap(m)] == expected
+    assert bmap(m) == ["111100", "100100", "111100", "000000", "000000"]
     m = torch.zeros(4, 4, dtype=torch.bool)
     m[2:, 2:] = True
-    assert ["".join(str(int(v)) for v in row) for row in seg2bmap(m)] == ["0000", "0111", "0100", "0100"]
+    assert bmap(m) == ["0000", "0111", "0100", "0100"]
 
 
 @pytest.mark.parametrize(

@@ -25,9 +25,14 @@ def disk_kernel(radius: int) -> np.ndarray:
 
 
 def seg2bmap_np(mask: np.ndarray) -> np.ndarray:
-    """``_seg2bmap`` of one ``(H, W)`` bool mask (replicate pad = the official edge rule)."""
-    pad = np.pad(mask, ((0, 1), (0, 1)), mode="edge")
-    return (mask ^ pad[:-1, 1:]) | (mask ^ pad[1:, :-1]) | (mask ^ pad[1:, 1:])
+    """``_seg2bmap`` of one ``(H, W)`` bool mask, including the official last-row/column/corner rule."""
+    b = np.empty_like(mask)
+    inner = mask[:-1, :-1]
+    b[:-1, :-1] = (inner ^ mask[:-1, 1:]) | (inner ^ mask[1:, :-1]) | (inner ^ mask[1:, 1:])
+    b[-1, :-1] = mask[-1, :-1] ^ mask[-1, 1:]  # last row: east neighbour only
+    b[:-1, -1] = mask[:-1, -1] ^ mask[1:, -1]  # last column: south neighbour only
+    b[-1, -1] = False
+    return b
 
 
 def _span(any_axis: np.ndarray) -> tuple[int, int] | None:
