@@ -132,6 +132,13 @@ def test_flop_counter_counts_computed_positions():
     # with every position computed, our count equals torch's own convolution formula
     assert full_counter.get_total_flops() == dense_counter.get_total_flops() > 0
     assert sparse_counter.get_flop_counts()["Global"][torch.ops.vidseg.sparse_conv2d] == 2 * int(mask.sum()) * 7 * 5 * 9
+    # backward: grad_input and grad_weight; with every position computed = torch's conv backward count
+    leaves = [t.clone().requires_grad_() for t in (x, weight)]
+    with FlopCounterMode(display=False) as backward_counter:
+        sparse_conv2d(*leaves, None, full, [1, 1], [1, 1], [1, 1]).sum().backward()
+    with FlopCounterMode(display=False) as dense_backward_counter:
+        F.conv2d(*[t.clone().requires_grad_() for t in (x, weight)], None, 1, 1).sum().backward()
+    assert backward_counter.get_total_flops() == dense_backward_counter.get_total_flops() == 3 * full_counter.get_total_flops()
 
 
 def test_non_contiguous_inputs_are_accepted():

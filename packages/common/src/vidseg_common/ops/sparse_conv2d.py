@@ -7,17 +7,18 @@ This is the compute kernel of the triple sparse convolution of SpVOS (Lin et al.
 Three implementations, selected by :func:`vidseg_common.ops.backend.select_backend`:
 
 - :func:`sparse_conv2d_reference`: the definition, a dense ``F.conv2d`` followed by the mask;
-- the vectorised PyTorch path (default on CPU): gather → GEMM → scatter. The input is padded once and
-  laid out channels-last, the ``kh·kw`` input rows of every computed position are gathered (im2col on
-  those positions only), multiplied with the ``(kh·kw·C_in, C_out)`` weight matrix and scattered into a
-  zero output, so the cost follows the number of computed positions;
+- the vectorised PyTorch path (default on CPU): gather → GEMM → scatter. Every input channel row is
+  gathered at the ``kh·kw`` tap pixels of the computed positions only (im2col on those positions,
+  taps on the zero padding zeroed), multiplied with the weight in its native ``(C_out, C_in·kh·kw)``
+  layout and scattered into a zero output, so the cost follows the number of computed positions;
 - a Triton implicit-GEMM kernel (CUDA, or CPU under ``TRITON_INTERPRET=1``), in
   :mod:`vidseg_common.ops._triton.sparse_conv2d`.
 
 Only ``groups=1`` convolutions are supported (every convolution SpVOS sparsifies is dense). Inputs of
-any memory layout are accepted: the op makes its own padded channels-last copy (documented silent
-``.contiguous()``). The backward pass (``vidseg::sparse_conv2d_backward``) is the transposed gather → GEMM →
-scatter-add at the same positions (same sparse cost); training code normally uses the dense masked computation instead (see
+any memory layout are accepted (gathering reads through a ``(C_in, B·H·W)`` view, copied only when
+``B > 1`` or ``x`` is not NCHW-contiguous; documented silent ``.contiguous()``). The backward pass
+(``vidseg::sparse_conv2d_backward``) is the transposed gather → GEMM → scatter-add at the same
+positions (same sparse cost); training code normally uses the dense masked computation instead (see
 :class:`vidseg_common.ops.triple_sparse_conv.TripleSparseConv2d`).
 """
 
@@ -341,3 +342,9 @@ def _sparse_conv2d_flops(x, weight, bias, mask, stride, padding, dilation, out_v
     """2 FLOPs per multiply-add at the computed positions only: ``2 · N · C_in·kh·kw · C_out``."""
     computed = int(mask.sum())
     return 2 * computed * weight.shape[0] * weight.shape[1] * weight.shape[2] * weight.shape[3]
+
+
+@register_flop_formula(torch.ops.vidseg.sparse_conv2d_backward, get_raw=True)
+def _sparse_conv2d_backward_flops(grad_out, x, weight, mask, stride, padding, dilation, out_val=None, **kwargs) -> int:
+    """Input and weight gradients: two GEMMs of the forward's size, ``2 · 2 · N · C_in·kh·kw · C_out``."""
+    return 2 * _sparse_conv2d_flops(x, weight, None, mask, stride, padding, dilation)
