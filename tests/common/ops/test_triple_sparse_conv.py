@@ -105,6 +105,21 @@ def test_eval_forward_follows_eq8(dense_above):
     assert seen == {SKIP, REUSE, COMPUTE}  # the random gate exercises all three policies
 
 
+def test_eval_with_autograd_enabled_and_stride_two():
+    """Same values with grad mode on (out-of-place path, gradients reach the conv weight) and stride 2."""
+    torch.manual_seed(1)
+    layer = TripleSparseConv2d(4, 6, 3, stride=2, padding=1, dense_above=1.0).double().eval()
+    x0, x1 = torch.randn(2, 2, 4, 9, 7, dtype=torch.float64)
+    layer(x0)
+    out = layer(x1)
+    choice = layer.gate(torch.cat([x0, x1], 1)).argmax(1, keepdim=True)
+    conv = F.conv2d(x1, layer.weight, layer.bias, stride=2, padding=1)
+    prev = F.conv2d(x0, layer.weight, layer.bias, stride=2, padding=1)
+    torch.testing.assert_close(out, (choice == COMPUTE) * conv + (choice == REUSE) * prev)
+    out.sum().backward()
+    assert layer.weight.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("policy", [SKIP, REUSE, COMPUTE])
 def test_single_policy_outputs(policy):
     layer = _layer().eval()
