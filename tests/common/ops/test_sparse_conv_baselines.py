@@ -69,7 +69,7 @@ def test_static_training_straight_through():
 
 
 def test_binary_gate_noise_statistics():
-    """With Gumbel-sigmoid noise, P(hard = 1) = sigmoid(logit / 1) for τ-independent thresholding at 0.5."""
+    """g1 − g2 is logistic noise, so P(hard = 1) = P(logit + g1 − g2 ≥ 0) = sigmoid(logit), whatever τ."""
     torch.manual_seed(0)
     logits = torch.full((1, 1, 200, 200), 0.8, dtype=torch.float64)
     frac = binary_gumbel_gate(logits, tau=0.5, noise=True).mean().item()
