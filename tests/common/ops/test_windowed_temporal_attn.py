@@ -15,6 +15,7 @@ from vidseg_common.ops.windowed_temporal_attn import (
     windowed_temporal_attn,
     windowed_temporal_attn_reference,
 )
+from vidseg_common.ops.windowed_temporal_attn_tiled import windowed_attention_tiled
 
 
 def _inputs(b: int, q: int, c: int, t: int, h: int, w: int, cv: int, seed: int, grad: bool = False):
@@ -57,6 +58,20 @@ def test_matches_dense_masked_attention(config):
     assert weights.shape[-1] == num_temporal_keys(3, *config)
 
 
+@pytest.mark.parametrize("tile", [2, 3, 8])
+def test_tiled_forward_across_tiles(tile):
+    """The CPU forward cuts the map into tiles: queries near tile and map borders, 2 heads per position row."""
+    query, positions, key, value = _inputs(4, 9, 3, 2, 7, 10, cv=2, seed=6)
+    positions = positions[::2]  # (2, Q): rows 0-1 use positions[0], rows 2-3 positions[1]
+    radii = [2, 1]
+    out, weights = windowed_attention_tiled(query, positions, key, value, radii, 0.6, True, tile)
+    ref_out, ref_dense = windowed_temporal_attn_reference(query, positions, key, value, radii, 0.6)
+    torch.testing.assert_close(out, ref_out, rtol=1e-12, atol=1e-12)
+    index = window_key_index(positions, radii, 7, 10).repeat_interleave(2, dim=0)
+    dense = torch.zeros_like(ref_dense).scatter_add_(-1, index.clamp_min(0), weights.masked_fill(index < 0, 0))
+    torch.testing.assert_close(dense, ref_dense, rtol=1e-12, atol=1e-12)
+
+
 def test_multihead_wrapper_default_scale():
     query, positions, key, value = _inputs(1, 4, 4, 2, 3, 3, cv=4, seed=2)
     out = windowed_temporal_attn(query, positions, key, value, start=0, end=1, expansion=1, num_heads=2)
@@ -72,7 +87,10 @@ def test_gradcheck_opcheck_compile():
     query, positions, key, value = _inputs(1, 3, 2, 2, 3, 3, cv=2, seed=3, grad=True)
     radii = [1, 0]
     assert torch.autograd.gradcheck(lambda q, k, v: _windowed_temporal_attn_op(q, positions, k, v, radii, 0.9), (query, key, value))
+    fn = lambda q, k, v: _windowed_temporal_attn_op(q, positions, k, v, radii, 0.9, False)[0]  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (query, key, value))  # weights not kept: backward recomputes them
     torch.library.opcheck(torch.ops.vidseg.windowed_temporal_attn.default, (query, positions, key, value, radii, 0.9))
+    torch.library.opcheck(torch.ops.vidseg.windowed_temporal_attn.default, (query, positions, key, value, radii, 0.9, False))
     args = [x.detach().float() for x in (query, key, value)]
     fn = lambda q, k, v: windowed_temporal_attn(q, positions, k, v, start=0, end=1) + 1  # noqa: E731
     torch.testing.assert_close(torch.compile(fn, fullgraph=True)(*args), fn(*args))

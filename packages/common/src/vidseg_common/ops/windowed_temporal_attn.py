@@ -7,9 +7,12 @@ current frame attends, jointly (one softmax), to a ``(2·l_t+1)²`` window centr
 Table 3's key sizes hold for ``T = 7``). Window cells outside the map are masked (vss.md §1.4: zero padding
 + −inf logits). Scaled by ``1/√d`` per head by default (STT's heads are standard scaled attention).
 
-Memory-light: keys/values are gathered a chunk of slots at a time by the indexed-attention engine
-(:mod:`vidseg_common.ops.sparse_st_attn_indexed`); nothing of size ``Q·n_k·C`` is materialised. Slots are
-ordered ``(t, dy, dx)`` row-major, which is the layout of the returned weights.
+Memory-light: no unfold of all windows at once. The PyTorch forward
+(:mod:`vidseg_common.ops.windowed_temporal_attn_tiled`) scores tiles of queries against shared key patches
+cut one frame at a time with batched matmuls; the backward pass (and the Triton forward) gather keys a
+chunk of slots at a time (:mod:`vidseg_common.ops.sparse_st_attn_indexed`); nothing of size ``Q·n_k·C``
+is materialised. Slots are ordered ``(t, dy, dx)`` row-major, which is the layout of the returned weights.
+Without ``return_weights`` the backward pass recomputes them.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from torch.utils.flop_counter import register_flop_formula
 
 from vidseg_common.errors import ConfigError, DataError
 from vidseg_common.ops.backend import select_backend
-from vidseg_common.ops.sparse_st_attn_indexed import indexed_attention_backward, indexed_attention_forward
+from vidseg_common.ops.sparse_st_attn_indexed import indexed_attention_backward
+from vidseg_common.ops.windowed_temporal_attn_tiled import windowed_attention_tiled
 
 
 def temporal_window_radii(num_frames: int, start: int, end: int, expansion: int) -> list[int]:
@@ -113,37 +117,49 @@ def windowed_temporal_attn_reference(
     return torch.einsum("bqk,bkc->bqc", weights, _flatten_keys(value)), weights
 
 
-def _forward_impl(query, positions, key, value, radii, scale):
+def _forward_impl(query, positions, key, value, radii, scale, need_weights=True):
     _check(query, positions, key, value, radii)
-    index = window_key_index(positions, radii, key.shape[3], key.shape[4])
     backend = select_backend(query.device)
+    if backend == "torch":
+        return windowed_attention_tiled(query, positions, key, value, radii, scale, need_weights)
+    out, weights = _forward_other(query, positions, key, value, radii, scale, backend)
+    return (out, weights) if need_weights else (out, weights[..., :0].contiguous())
+
+
+def _forward_other(query, positions, key, value, radii, scale, backend):
+    """The ``reference`` and ``triton`` backends (always with weights)."""
+    index = window_key_index(positions, radii, key.shape[3], key.shape[4])
     if backend == "reference":
         out, dense = windowed_temporal_attn_reference(query, positions, key, value, radii, scale)
         index = index.repeat_interleave(query.shape[0] // index.shape[0], dim=0)
         return out, dense.gather(-1, index.clamp_min(0)).masked_fill(index < 0, 0.0)
     args = (query.contiguous(), _flatten_keys(key).contiguous(), _flatten_keys(value).contiguous(), index, scale)
-    if backend == "triton":
-        from vidseg_common.ops._triton.sparse_st_attn import indexed_attention_triton
+    from vidseg_common.ops._triton.sparse_st_attn import indexed_attention_triton
 
-        return indexed_attention_triton(*args)
-    return indexed_attention_forward(*args)
+    return indexed_attention_triton(*args)
 
 
 @torch.library.custom_op("vidseg::windowed_temporal_attn", mutates_args=())
 def _windowed_temporal_attn_op(
-    query: torch.Tensor, positions: torch.Tensor, key: torch.Tensor, value: torch.Tensor, radii: list[int], scale: float
+    query: torch.Tensor,
+    positions: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    radii: list[int],
+    scale: float,
+    need_weights: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    return _forward_impl(query, positions, key, value, radii, scale)
+    return _forward_impl(query, positions, key, value, radii, scale, need_weights)
 
 
 @_windowed_temporal_attn_op.register_kernel("cuda")
-def _windowed_temporal_attn_cuda(query, positions, key, value, radii, scale):
-    return _forward_impl(query, positions, key, value, radii, scale)
+def _windowed_temporal_attn_cuda(query, positions, key, value, radii, scale, need_weights=True):
+    return _forward_impl(query, positions, key, value, radii, scale, need_weights)
 
 
 @_windowed_temporal_attn_op.register_fake
-def _windowed_temporal_attn_fake(query, positions, key, value, radii, scale):
-    n_k = sum((2 * r + 1) ** 2 for r in radii)
+def _windowed_temporal_attn_fake(query, positions, key, value, radii, scale, need_weights=True):
+    n_k = sum((2 * r + 1) ** 2 for r in radii) if need_weights else 0
     return query.new_empty(query.shape[0], query.shape[1], value.shape[2]), query.new_empty(query.shape[0], query.shape[1], n_k)
 
 
@@ -159,6 +175,9 @@ def _windowed_backward_op(
     radii: list[int],
     scale: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    if weights.shape[-1] == 0:  # forward ran with need_weights=False: recompute them
+        weights = _forward_impl(query, positions, key, value, radii, scale, True)[1]
+        grad_weights = torch.zeros_like(weights)
     index = window_key_index(positions, radii, key.shape[3], key.shape[4])
     dq, dk, dv = indexed_attention_backward(
         grad_out.contiguous(), grad_weights.contiguous(), query.contiguous(), _flatten_keys(key).contiguous(),
@@ -178,7 +197,7 @@ def _windowed_backward_fake(grad_out, grad_weights, query, positions, key, value
 
 
 def _setup_context(ctx, inputs, output) -> None:
-    query, positions, key, value, radii, scale = inputs
+    query, positions, key, value, radii, scale, *_ = inputs
     ctx.save_for_backward(query, positions, key, value, output[1])
     ctx.config = (list(radii), scale)
 
@@ -188,7 +207,7 @@ def _backward(ctx, grad_out, grad_weights):
     grad_out = query.new_zeros(query.shape[0], query.shape[1], value.shape[2]) if grad_out is None else grad_out
     grad_weights = torch.zeros_like(weights) if grad_weights is None else grad_weights
     dq, dk, dv = _windowed_backward_op(grad_out, grad_weights, query, positions, key, value, weights, *ctx.config)
-    return dq, None, dk, dv, None, None
+    return dq, None, dk, dv, None, None, None
 
 
 _windowed_temporal_attn_op.register_autograd(_backward, setup_context=_setup_context)
@@ -196,16 +215,22 @@ _windowed_temporal_attn_op.register_autograd(_backward, setup_context=_setup_con
 
 @register_flop_formula(torch.ops.vidseg.windowed_temporal_attn)
 def _windowed_flops(query_shape, positions_shape, key_shape, value_shape, radii, scale, *args, out_shape=None, **kwargs) -> int:
-    """2 FLOPs per multiply-add: logits (C) and aggregation (Cv) over the ``n_k`` window slots of each query."""
+    """2 FLOPs per multiply-add: logits (C) and aggregation (Cv) over the ``n_k`` window slots of each query.
+
+    This is the algorithm's work (what the gather paths execute). The CPU tiled forward scores each tile's
+    queries against whole patches, ≈3× more multiply-adds at STT's defaults, which depend on the data
+    (queries per tile), so they are not what is counted here.
+    """
     b, q, c = query_shape
     return 2 * b * q * sum((2 * r + 1) ** 2 for r in radii) * (c + value_shape[2])
 
 
 @register_flop_formula(torch.ops.vidseg.windowed_temporal_attn_backward)
 def _windowed_backward_flops(grad_out_shape, grad_weights_shape, query_shape, positions_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
-    """dprob and dvalue (Cv each), dquery and dkey (C each) per slot."""
+    """dprob and dvalue (Cv each), dquery and dkey (C each) per slot (+ a forward when weights were not kept)."""
     b, q, c = query_shape
-    return 2 * b * q * grad_weights_shape[2] * 2 * (c + value_shape[2])
+    n_k = sum((2 * r + 1) ** 2 for r in args[1])
+    return 2 * b * q * n_k * (2 if grad_weights_shape[2] else 3) * (c + value_shape[2])
 
 
 def windowed_temporal_attn(
@@ -247,6 +272,6 @@ def windowed_temporal_attn(
     t, h, w = key.shape[1], key.shape[3], key.shape[4]
     qh = query.reshape(b, q, num_heads, -1).transpose(1, 2).reshape(b * num_heads, q, -1)
     kh, vh = (x.reshape(b, t, num_heads, -1, h, w).transpose(1, 2).reshape(b * num_heads, t, -1, h, w) for x in (key, value))
-    out, weights = _windowed_temporal_attn_op(qh, positions, kh, vh, radii, scale)
+    out, weights = _windowed_temporal_attn_op(qh, positions, kh, vh, radii, scale, return_weights)
     out = out.reshape(b, num_heads, q, -1).transpose(1, 2).reshape(b, q, -1)
     return (out, weights.reshape(b, num_heads, q, -1)) if return_weights else out
