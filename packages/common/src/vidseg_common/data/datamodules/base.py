@@ -66,6 +66,11 @@ class ClipDataModule(L.LightningDataModule):
         except TypeError as err:
             raise ConfigError(f"data.synthetic: {err}") from err
 
+    @property
+    def dataset_name(self) -> str:
+        """Name recorded in run tags: the layout, prefixed with ``synthetic-`` for generated data."""
+        return f"synthetic-{self.layout}" if self.root == SYNTHETIC else self.layout
+
     def synthetic_defaults(self) -> dict[str, Any]:
         """Generator options this DataModule changes from :class:`SyntheticConfig`'s defaults."""
         return {}
