@@ -1,0 +1,145 @@
+"""``STTModule``: training and evaluation of STT (and its per-frame baseline) with the vidseg engine.
+
+Batches come from ``VSSDataModule``: ``frames (B, T+1, 3, H, W)`` (ImageNet-normalised, annotated frame last)
+and ``label (B, H, W)`` (255 = void). Loss: TDNet's OHEM cross-entropy on the annotated frame (thresh 0.7,
+``n_min = B·H·W/16``); TDNet's auxiliary and distillation terms are not part of STT's description and are
+not used. Validation: mIoU over the split (``val/miou``, one confusion matrix, vss.md §3.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from vidseg_common.data.formats.png import davis_palette
+from vidseg_common.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from vidseg_common.engine.module import VidSegModule
+from vidseg_common.errors import ConfigError, DataError
+from vidseg_common.metrics.vss import SegmentationIoU
+from vidseg_common.models.losses import OhemCrossEntropy
+from vidseg_stt.model import FCNDecoder, PSPEncoder, StreamCache, STTNet
+from vidseg_stt.stt import SparseTemporalTransformer
+
+
+class STTModule(VidSegModule):
+    """STT-PSP (``use_stt: true``) or the per-frame PSPNet baseline (``use_stt: false``).
+
+    Args:
+        num_classes: 19 (Cityscapes) or 11 (CamVid).
+        backbone: timm ResNet name of the encoder (``resnet18`` = PSP18, ``resnet101`` = PSP101).
+        pretrained: ``False``, ``True`` (timm download) or a local weights file.
+        output_stride: encoder output stride (8 as in PSPNet/TDNet).
+        ppm_bins: pyramid pooling bins.
+        decoder_channel_down: the decoder's 3×3 conv has ``d_t / decoder_channel_down`` channels.
+        decoder_dropout: Dropout2d of the decoder.
+        use_stt: insert the Sparse Temporal Transformer; ``false`` = per-frame baseline.
+        reduction: STT channel reduction ``d_t → d_t / reduction`` (paper: 4).
+        num_heads: attention heads.
+        ffn_dim: FFN hidden width (``None`` = ``d̂ = d / num_heads`` as printed).
+        stt_dropout: dropout inside the STT block.
+        nsm_radius: NSM radius ``r`` (Table 4: 5).
+        top_ratio: kept query fraction (Table 4: 0.5).
+        key_start: ``s`` (Table 3: 1).
+        key_end: ``e`` (Table 3: 5).
+        key_expansion: ``ε`` (Table 3: 1).
+        num_key_frames: ``T`` (7, derived from Table 3).
+        full_attention: Table 3's full-key row (all ``T·h·w`` keys).
+        ohem_thresh: OHEM probability threshold.
+        ohem_min_fraction: OHEM keeps at least this fraction of the batch's pixels (TDNet: 1/16).
+        ignore_index: void label.
+        **kwargs: optimizer / scheduler / bn_mode / bn_scope of :class:`VidSegModule`.
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 19,
+        backbone: str = "resnet18",
+        pretrained: bool | str = False,
+        output_stride: int = 8,
+        ppm_bins: Sequence[int] = (1, 2, 3, 6),
+        decoder_channel_down: int = 4,
+        decoder_dropout: float = 0.1,
+        use_stt: bool = True,
+        reduction: int = 4,
+        num_heads: int = 8,
+        ffn_dim: int | None = None,
+        stt_dropout: float = 0.1,
+        nsm_radius: int = 5,
+        top_ratio: float = 0.5,
+        key_start: int = 1,
+        key_end: int = 5,
+        key_expansion: int = 1,
+        num_key_frames: int = 7,
+        full_attention: bool = False,
+        ohem_thresh: float = 0.7,
+        ohem_min_fraction: float = 1 / 16,
+        ignore_index: int = 255,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if num_classes < 2:
+            raise ConfigError(f"model.num_classes must be >= 2, got {num_classes}")
+        if not 0.0 < ohem_min_fraction <= 1.0:
+            raise ConfigError(f"model.ohem_min_fraction must lie in (0, 1], got {ohem_min_fraction}")
+        self.backbone = PSPEncoder(backbone, pretrained, output_stride, ppm_bins)
+        stt = None
+        if use_stt:
+            stt = SparseTemporalTransformer(
+                self.backbone.out_channels, reduction, num_heads, ffn_dim, stt_dropout, nsm_radius, top_ratio,
+                key_start, key_end, key_expansion, num_key_frames, full_attention)
+        self.stt = stt
+        self.decoder = FCNDecoder(self.backbone.out_channels, num_classes, decoder_channel_down, decoder_dropout)
+        self.num_classes, self.ignore_index = num_classes, ignore_index
+        self.ohem_thresh, self.ohem_min_fraction = ohem_thresh, ohem_min_fraction
+        self.val_iou = SegmentationIoU(num_classes, ignore_index=ignore_index)
+
+    @property
+    def net(self) -> STTNet:
+        """The pure ``nn.Module`` network (shares this module's parameters)."""
+        return STTNet(self.backbone, self.decoder, self.stt)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """``frames (B, T'+1, 3, H, W)`` → logits ``(B, K, H, W)`` of the last frame."""
+        return self.net(frames)
+
+    def stream_step(self, frame: torch.Tensor, cache: StreamCache) -> torch.Tensor:
+        """One frame ``(B, 3, H, W)`` of streaming inference → logits ``(B, K, H, W)`` (see ``STTNet.stream_step``)."""
+        return self.net.stream_step(frame, cache)
+
+    def loss(self, logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        """OHEM CE of ``logits (B, K, H, W)`` against ``label (B, H, W)``."""
+        if logits.shape[-2:] != label.shape[-2:]:
+            raise DataError(f"label size {tuple(label.shape[-2:])} differs from the frames' {tuple(logits.shape[-2:])}")
+        n_min = max(1, int(label.numel() * self.ohem_min_fraction))
+        return OhemCrossEntropy(self.ohem_thresh, n_min, self.ignore_index)(logits, label)
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        logits = self(batch["frames"])
+        loss = self.loss(logits, batch["label"])
+        self.log("train/loss", loss, on_step=True, on_epoch=True, batch_size=logits.shape[0])
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
+        logits = self(batch["frames"])
+        label = batch["label"]
+        self.log("val/loss", self.loss(logits, label), on_epoch=True, batch_size=logits.shape[0], sync_dist=True)
+        pred = logits.argmax(1)
+        self.val_iou.update(pred, label)
+        return {"pred": pred}
+
+    def on_validation_epoch_end(self) -> None:
+        result = self.val_iou.compute()
+        self.log("val/miou", result["mIoU"].float().nan_to_num(0.0), sync_dist=False)
+        self.val_iou.reset()
+
+    def render_overlay(self, batch: dict[str, Any], outputs: dict[str, torch.Tensor]) -> np.ndarray:
+        """Annotated frame blended with the predicted classes (DAVIS palette): ``(H, W, 3) uint8``."""
+        mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+        std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+        frame = (batch["frames"][0, -1].detach().cpu().float() * std + mean).clamp(0, 1)
+        image = frame.permute(1, 2, 0).numpy() * 255.0
+        colours = davis_palette()[(outputs["pred"][0].cpu().numpy() % 255) + 1].astype(np.float64)
+        return (0.5 * image + 0.5 * colours).astype(np.uint8)
