@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-FIXTURES = Path("/work/shared/fixtures")
-if not FIXTURES.is_dir():  # the fixtures may also be checked out next to the repository
-    FIXTURES = Path(__file__).resolve().parents[4] / "shared" / "fixtures"
+# The official-evaluator fixtures live in the shared folder next to the repository (VIDSEG_SHARED overrides).
+FIXTURES = Path(os.environ.get("VIDSEG_SHARED", Path(__file__).resolve().parents[4] / "shared")) / "fixtures"
 
 
 @pytest.fixture
