@@ -254,7 +254,10 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=0, help="vidseg eval --workers (0 = all cores)")
     parser.add_argument("--skip-vis", action="store_true")
     parser.add_argument("--skip-davis", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="small sets (6 videos × 20 frames; 40 VIS videos)")
     args = parser.parse_args()
+    if args.quick:
+        args.videos, args.frames, args.vis_videos = 6, 20, 40
     # Import everything both sides use before any timing (import time is not evaluation time).
     import vidseg_common.metrics.jandf
     import vidseg_common.metrics.vis
