@@ -22,8 +22,8 @@ install: $(STAMP)
 
 $(STAMP): constraints.txt requirements-dev.txt $(wildcard packages/*/pyproject.toml)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -r requirements-dev.txt $(addprefix -e ,$(PACKAGES))
+	$(PY) -m pip install -qq --upgrade pip
+	$(PY) -m pip install -qq -c constraints.txt -r requirements-dev.txt $(addprefix -e ,$(PACKAGES))
 	touch $(STAMP)
 
 lint: install

@@ -57,7 +57,7 @@ def third_party_site() -> Path:
     with open(CACHE / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # pytest-xdist workers build it once
         if not (target / ".complete").exists():
-            _run([sys.executable, "-m", "pip", "install", "--quiet", "--target", str(target / "site"),
+            _run([sys.executable, "-m", "pip", "install", "-qq", "--target", str(target / "site"),
                   "-c", str(ROOT / "constraints.txt"), *requirements])
             (target / ".complete").touch()
     return target / "site"
