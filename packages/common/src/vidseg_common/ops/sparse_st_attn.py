@@ -17,8 +17,9 @@ patterns ``I_p`` of :mod:`vidseg_common.ops.sparse_st_attn_patterns`. Decisions 
 Implementations: :func:`sparse_st_attn_reference` (dense masked attention over ``S = T·H·W`` cells, the
 oracle); the PyTorch path (default on CPU): three batched matmuls for grid
 (:mod:`vidseg_common.ops.sparse_st_attn_grid`), dense attention inside residue classes for strided
-(:mod:`vidseg_common.ops.sparse_st_attn_strided`), the chunked gather engine of
-:mod:`vidseg_common.ops.sparse_st_attn_indexed` for local and for every backward pass; and
+(:mod:`vidseg_common.ops.sparse_st_attn_strided`), tiled window attention for local
+(:mod:`vidseg_common.ops.sparse_st_attn_local`), and the chunked gather engine of
+:mod:`vidseg_common.ops.sparse_st_attn_indexed` for every backward pass; and
 a Triton forward kernel (CUDA default; ``VIDSEG_OPS_BACKEND`` picks one, see :mod:`vidseg_common.ops.backend`).
 Inputs are made contiguous silently. Double backward is not supported.
 """
@@ -32,6 +33,7 @@ from vidseg_common.errors import ConfigError, DataError
 from vidseg_common.ops.backend import select_backend
 from vidseg_common.ops.sparse_st_attn_grid import grid_attention_forward
 from vidseg_common.ops.sparse_st_attn_indexed import indexed_attention_backward, indexed_attention_forward
+from vidseg_common.ops.sparse_st_attn_local import local_attention_forward
 from vidseg_common.ops.sparse_st_attn_patterns import (
     check_pattern,
     connectivity_mask,
@@ -116,6 +118,8 @@ def _forward_impl(query, key, value, pattern, params, causal, scale, need_weight
         return grid_attention_forward(query, key, value, causal, scale, need_weights)
     elif pattern == "strided":
         return strided_attention_forward(query, key, value, params, causal, scale, need_weights)
+    elif pattern == "local":
+        return local_attention_forward(query, key, value, params[0], causal, scale, need_weights)
     else:
         out, slots = indexed_attention_forward(_to_engine(query), _to_engine(key), _to_engine(value), index[None], scale)
         out = out.transpose(1, 2).reshape(n, -1, t, h, w)
