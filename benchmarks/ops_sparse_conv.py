@@ -130,8 +130,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         _child(args.child)
         return 0
+    saved_env, saved_threads = os.environ.get("VIDSEG_OPS_BACKEND"), torch.get_num_threads()
     os.environ["VIDSEG_OPS_BACKEND"] = "torch"  # the CPU fast path, whatever the caller's environment
     torch.set_num_threads(args.threads)
+    try:
+        _run(args)
+    finally:  # leave the calling process (benchmarks/ops.py runs every family) as it was
+        torch.set_num_threads(saved_threads)
+        if saved_env is None:
+            os.environ.pop("VIDSEG_OPS_BACKEND", None)
+        else:
+            os.environ["VIDSEG_OPS_BACKEND"] = saved_env
+    return 0
+
+
+def _run(args: argparse.Namespace) -> None:
     repeats = args.repeats or (3 if args.quick else 10)
     densities = [0.1, 1.0] if args.quick else [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0]
     sizes = [(256, 96)] if args.quick else [(64, 96), (128, 96), (256, 96), (512, 48)]
@@ -166,7 +179,6 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"target 256→256 96²: triple at 10% ≥3× faster than dense: {speedup:.2f}× ({'met' if speedup >= 3 else 'MISSED'})")
     print(f"target 256→256 96²: triple at 100% ≤1.3× slower than dense: {slowdown:.2f}× ({'met' if slowdown <= 1.3 else 'MISSED'})")
-    return 0
 
 
 if __name__ == "__main__":
