@@ -36,7 +36,7 @@ import sys
 import time
 
 ST_SIZES = [(6, 10, 17), (12, 10, 17), (24, 10, 17), (36, 10, 17), (36, 20, 34)]
-ST_SIZES_QUICK = [(2, 10, 17), (4, 10, 17), (8, 10, 17)]
+ST_SIZES_QUICK = [(2, 10, 17), (8, 10, 17)]
 MS_IMAGES = [(256, 320), (512, 640)]  # input image sizes; levels at strides 8, 16, 32, 64
 MS_IMAGES_QUICK = [(128, 160)]
 DENSE_MAX_TOKENS = 8000  # materialised dense attention at 8 heads: 8·S²·4 B ≈ 2 GB at S = 8000

@@ -208,3 +208,13 @@ def test_spatial_shapes_forms_and_level_start_index():
         ms_deform_attn(value, shapes_t, loc, attn, level_start_index=torch.tensor([0, 20]))
     with pytest.raises(ValueError, match="spatial_shapes"):
         ms_deform_attn(value, shapes_t.float(), loc, attn)
+
+
+def test_autocast_runs_in_float32():
+    """Under autocast mixed-precision inputs are cast to float32 (as a Deformable DETR module produces them)."""
+    value, loc, attn = random_inputs(1, 2, 3, 4, DETR_SHAPES, 2, dtype=torch.float32, lo=-0.2, hi=1.2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = ms_deform_attn(value.bfloat16(), DETR_SHAPES, loc, attn.bfloat16())
+    assert out.dtype == torch.float32
+    expected = ms_deform_attn_reference(value.bfloat16().float(), DETR_SHAPES, loc, attn.bfloat16().float())
+    torch.testing.assert_close(out, expected)

@@ -211,3 +211,12 @@ def test_query_chunking_is_exact(dims):
     reference(ref_args[0], shapes, ref_args[1], ref_args[2]).square().sum().backward()
     for got, want in zip(args, ref_args):
         torch.testing.assert_close(got.grad, want.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_autocast_runs_in_float32():
+    value, loc, attn = random_inputs(1, 2, 3, 4, SHAPES, 2, dtype=torch.float32, lo=-0.2, hi=1.2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = st_deform_attn(value.bfloat16(), SHAPES, loc, attn.bfloat16())
+    assert out.dtype == torch.float32
+    expected = st_deform_attn_reference(value.bfloat16().float(), SHAPES, loc, attn.bfloat16().float())
+    torch.testing.assert_close(out, expected)

@@ -159,6 +159,10 @@ def _backward(ctx, grad_output: Tensor):  # type: ignore[no-untyped-def]
 
 
 _st_deform_attn_op.register_autograd(_backward, setup_context=_setup_context)
+# Under autocast the op runs in float32 (sampling locations in half precision would be off by pixels;
+# the Deformable DETR kernel had no half support either): inputs are cast, the output is float32.
+for _device_type in ("cpu", "cuda"):
+    torch.library.register_autocast("vidseg::st_deform_attn", _device_type, torch.float32)
 
 
 def st_deform_attn_flops(value_shape: Sequence[int], locations_shape: Sequence[int]) -> int:
