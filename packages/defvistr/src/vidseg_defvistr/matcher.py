@@ -53,6 +53,23 @@ class InstanceSequenceMatcher(nn.Module):
             raise ValueError("InstanceSequenceMatcher: all cost weights are 0")
         self.num_frames, self.cost_class, self.cost_bbox, self.cost_iou = num_frames, cost_class, cost_bbox, cost_iou
 
+    def cost_matrix(self, logits: Tensor, boxes: Tensor, labels: Tensor, tgt_boxes: Tensor, valid: Tensor) -> Tensor:
+        """``C (N, G)`` of one video (module docstring); ``logits (T·N, K+1)``, ``boxes (T·N, 4)``, ``labels (G,)``,
+        ``tgt_boxes (G, T, 4)``, ``valid (G, T)``."""
+        t = self.num_frames
+        n = logits.shape[0] // t
+        g = labels.numel()
+        prob = logits.float().softmax(-1).view(t, n, -1).transpose(0, 1)  # (N, T, K+1)
+        frame_labels = torch.where(valid, labels[:, None], torch.zeros_like(labels)[:, None])  # (G, T)
+        index = frame_labels.T[None].expand(n, t, g)  # (N, T, G)
+        cost_class = -prob.gather(2, index).mean(1)  # (N, G)
+        out_boxes = boxes.float().view(t, n, 4).transpose(0, 1)  # (N, T, 4)
+        tgt_boxes = tgt_boxes.float() * valid[..., None]  # zero box on absent frames
+        cost_bbox = (out_boxes[:, None] - tgt_boxes[None]).abs().mean((-1, -2))
+        cost_iou = -pairwise_sequence_iou(box_convert(out_boxes, "cxcywh", "xyxy"), box_convert(tgt_boxes, "cxcywh", "xyxy"))
+        cost = self.cost_class * cost_class + self.cost_bbox * cost_bbox + self.cost_iou * cost_iou
+        return cost
+
     @torch.no_grad()
     def match_video(self, logits: Tensor, boxes: Tensor, target: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         """Match one video.
@@ -83,15 +100,7 @@ class InstanceSequenceMatcher(nn.Module):
         empty = torch.empty(0, dtype=torch.long, device=logits.device)
         if g == 0:
             return empty, empty.clone(), empty.clone()
-        prob = logits.float().softmax(-1).view(t, n, -1).transpose(0, 1)  # (N, T, K+1)
-        frame_labels = torch.where(valid, labels[:, None], torch.zeros_like(labels)[:, None])  # (G, T)
-        index = frame_labels.T[None].expand(n, t, g)  # (N, T, G)
-        cost_class = -prob.gather(2, index).mean(1)  # (N, G)
-        out_boxes = boxes.float().view(t, n, 4).transpose(0, 1)  # (N, T, 4)
-        tgt_boxes = target["boxes"].float() * valid[..., None]  # zero box on absent frames
-        cost_bbox = (out_boxes[:, None] - tgt_boxes[None]).abs().mean((-1, -2))
-        cost_iou = -pairwise_sequence_iou(box_convert(out_boxes, "cxcywh", "xyxy"), box_convert(tgt_boxes, "cxcywh", "xyxy"))
-        cost = self.cost_class * cost_class + self.cost_bbox * cost_bbox + self.cost_iou * cost_iou
+        cost = self.cost_matrix(logits, boxes, labels, target["boxes"], valid)
         out_i, tgt_i = hungarian_match(cost)
         pred_idx, tgt_idx, frame_idx = [], [], []
         for i, j in zip(out_i.tolist(), tgt_i.tolist()):
