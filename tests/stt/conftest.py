@@ -1,0 +1,31 @@
+"""Shared helpers of the STT tests: a tiny STT-PSP18 (random weights, 4×4 feature maps at 32×32 input)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vidseg_stt.module import STTModule
+
+
+def tiny_module(**overrides) -> STTModule:
+    """STT-PSP18 with a 3-frame memory and small windows (fast on CPU)."""
+    options = dict(num_classes=5, backbone="resnet18", nsm_radius=1, top_ratio=0.5, key_start=1, key_end=2,
+                   key_expansion=1, num_key_frames=3, num_heads=4)
+    options.update(overrides)
+    return STTModule(**options)
+
+
+@pytest.fixture
+def make_stt():
+    """The :func:`tiny_module` factory (test files import nothing from conftest)."""
+    return tiny_module
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_threads():
+    torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
