@@ -1,0 +1,31 @@
+"""``vidseg-stt fit`` on a tiny synthetic Cityscapes-layout set records an MLflow run with ``val/miou``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from vidseg_stt.cli import main
+
+
+def test_fit_smoke(tmp_path: Path, mlflow_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CI", "1")
+    repo = Path(__file__).resolve().parents[2]
+    main(["fit", "-c", str(repo / "experiments/_base/trainer_cpu.yaml"), "-c", str(repo / "experiments/stt/synthetic.yaml"),
+          "--data.init_args.cache_dir", str(tmp_path / "cache"), "--data.init_args.num_workers", "0",
+          "--data.init_args.batch_size", "2", "--data.init_args.num_previous", "2",
+          "--data.init_args.synthetic", '{"num_videos": 2, "num_val_videos": 1, "height": 32, "width": 64}',
+          "--model.num_key_frames", "2", "--model.nsm_radius", "1",
+          "--trainer.max_steps", "2", "--trainer.max_epochs", "2", "--trainer.log_every_n_steps", "1", "--trainer.check_val_every_n_epoch", "1",
+          "--trainer.default_root_dir", str(tmp_path / "out")])
+    client = MlflowClient(mlflow_uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("stt").experiment_id])
+    assert run.info.status == "FINISHED"
+    assert run.data.params["use_stt"] == "True" and run.data.params["num_key_frames"] == "2"
+    assert 0.0 <= run.data.metrics["val/miou"] <= 1.0
+    assert len(client.get_metric_history(run.info.run_id, "train/loss_step")) == 2
+    assert len(client.get_metric_history(run.info.run_id, "val/miou")) == 2
+    assert Path(run.data.tags["checkpoint/last"]).is_file()
