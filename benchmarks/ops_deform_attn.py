@@ -1,6 +1,6 @@
 """Time and peak memory of the deformable-attention ops vs their reference and vs dense attention (CPU).
 
-Run: ``python benchmarks/ops_deform_attn.py [--quick] [--repeats R] [--threads N]``.
+Run: ``python benchmarks/ops_deform_attn.py [--quick] [--repeats R] [--threads N]`` (defaults: 3 repeats, 1 thread).
 
 Two families, every row an encoder self-attention (every position is a query, ``Lq = S``), batch 1:
 
@@ -214,15 +214,22 @@ def _slope(xs: list[float], ys: list[float]) -> float:
 def main(argv: list[str] | None = None) -> int:
     """Run every case and print the tables; returns 0."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, one repeat (a smoke run)")
-    parser.add_argument("--repeats", type=int, default=None, help="timed calls per case (default 3, quick 1)")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    parser.add_argument("--quick", action="store_true", help="small sizes only (a smoke run)")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed calls per case (the minimum is reported)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: reproducible on a shared machine; 0 = torch's default)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(_worker(json.loads(args.worker))))
         return 0
-    repeats = args.repeats or (1 if args.quick else 3)
+    repeats = args.repeats
     common = {"repeats": repeats, "threads": args.threads}
 
     st_rows, st_fast = [], {}
@@ -270,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     _print_rows("ms_deform_attn (C=256, M=8, L=4 strides 8-64, P=4; Lq = S)", "image", ms_rows)
 
     print()
-    if len(st_fast) >= 2:
+    if len(st_fast) >= 3:
         xs = sorted(st_fast)
         print(
             f"st_deform_attn fast: log-log slope of time vs T·H·W = {_slope(xs, [st_fast[x] for x in xs]):.3f} (target ≤ 1.1)"
