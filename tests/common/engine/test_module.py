@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 from tiny import TinyModule
-from torchvision.ops.misc import FrozenBatchNorm2d
 from torch import nn
+from torchvision.ops.misc import FrozenBatchNorm2d
 
 from vidseg_common.errors import ConfigError
 

@@ -34,8 +34,8 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info
 from lightning_utilities.core.imports import RequirementCache
 
 from vidseg_common.engine.benchmark import BenchmarkResult, benchmark_module
-from vidseg_common.engine.checkpoint import LastCheckpoint
 from vidseg_common.engine.callbacks import NonFiniteLossGuard, PredictionOverlayCallback
+from vidseg_common.engine.checkpoint import LastCheckpoint
 from vidseg_common.engine.mlflow import (
     MLflowSaveConfigCallback,
     RunInfoCallback,
