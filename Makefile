@@ -15,7 +15,7 @@ help:
 	@echo "make test       lint + the default test suite (excludes tests marked slow)"
 	@echo "make test-slow  only the slow tests"
 	@echo "make lint       ruff + import-linter"
-	@echo "make bench      the benchmark scripts in benchmarks/ (quick sizes)"
+	@echo "make bench      every benchmark script in benchmarks/ at quick sizes (ops.py runs the ops_* families)"
 	@echo "make demo       generate synthetic data, score it, train what exists"
 
 install: $(STAMP)
@@ -39,7 +39,7 @@ test-slow: install
 	if [ $$rc -eq 5 ]; then echo "pytest collected no slow tests: failing" >&2; exit 1; fi; exit $$rc
 
 bench: install
-	@for script in benchmarks/*.py; do \
+	@for script in $(filter-out benchmarks/ops_%.py,$(wildcard benchmarks/*.py)); do \
 		echo "== $$script"; $(PY) $$script --quick || exit $$?; \
 	done
 
