@@ -9,15 +9,18 @@ not used. Validation: mIoU over the split (``val/miou``, one confusion matrix, v
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from vidseg_common.data.formats.png import davis_palette
+from vidseg_common.data.formats.png import davis_palette, write_index_png
 from vidseg_common.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from vidseg_common.engine.module import VidSegModule
 from vidseg_common.errors import ConfigError, DataError
+from vidseg_common.io import resolve_inside
 from vidseg_common.metrics.vss import SegmentationIoU
 from vidseg_common.models.losses import OhemCrossEntropy
 from vidseg_stt.model import FCNDecoder, PSPEncoder, StreamCache, STTNet
@@ -50,6 +53,8 @@ class STTModule(VidSegModule):
         ohem_thresh: OHEM probability threshold.
         ohem_min_fraction: OHEM keeps at least this fraction of the batch's pixels (TDNet: 1/16).
         ignore_index: void label.
+        predict_dir: folder of the label PNGs written by ``predict`` (default
+            ``<trainer.default_root_dir>/predictions``).
         **kwargs: optimizer / scheduler / bn_mode / bn_scope of :class:`VidSegModule`.
     """
 
@@ -77,6 +82,7 @@ class STTModule(VidSegModule):
         ohem_thresh: float = 0.7,
         ohem_min_fraction: float = 1 / 16,
         ignore_index: int = 255,
+        predict_dir: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -94,6 +100,7 @@ class STTModule(VidSegModule):
         self.decoder = FCNDecoder(self.backbone.out_channels, num_classes, decoder_channel_down, decoder_dropout)
         self.num_classes, self.ignore_index = num_classes, ignore_index
         self.ohem_thresh, self.ohem_min_fraction = ohem_thresh, ohem_min_fraction
+        self.predict_dir = predict_dir
         self.val_iou = SegmentationIoU(num_classes, ignore_index=ignore_index)
 
     @property
@@ -134,6 +141,35 @@ class STTModule(VidSegModule):
         result = self.val_iou.compute()
         self.log("val/miou", result["mIoU"].float().nan_to_num(0.0), sync_dist=False)
         self.val_iou.reset()
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[str]:
+        """Write the annotated frame's prediction as ``<predict_dir>/<sample>.png`` (trainIds, palette PNG).
+
+        As ETC's ``gen_video.py``: single scale, no flip, argmax, uint8 trainIds at the original frame size
+        (the evaluation padding, bottom/right, is cropped; a resized input is upsampled back bilinearly).
+
+        Returns:
+            The written paths.
+        """
+        logits = self(batch["frames"])
+        root = Path(self.predict_dir) if self.predict_dir else Path(self.trainer.default_root_dir) / "predictions"
+        paths = []
+        for logit, meta in zip(logits, batch["meta"]):
+            height, width = (int(v) for v in meta["size"])
+            if logit.shape[-2] >= height and logit.shape[-1] >= width and self._padded_only(logit, height, width):
+                logit = logit[:, :height, :width]
+            else:
+                logit = F.interpolate(logit[None], size=(height, width), mode="bilinear", align_corners=False)[0]
+            path = resolve_inside(root, f"{meta['sample']}.png", "prediction")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_index_png(path, logit.argmax(0).to(torch.uint8).cpu().numpy())
+            paths.append(str(path))
+        return paths
+
+    def _padded_only(self, logit: torch.Tensor, height: int, width: int) -> bool:
+        """Whether the input was only padded (to the datamodule's stride multiple), not resized."""
+        divisor = int(getattr(getattr(self.trainer, "datamodule", None), "eval_augment", {}).get("pad_divisor", 1) or 1)
+        return logit.shape[-2] - height < divisor and logit.shape[-1] - width < divisor
 
     def render_overlay(self, batch: dict[str, Any], outputs: dict[str, torch.Tensor]) -> np.ndarray:
         """Annotated frame blended with the predicted classes (DAVIS palette): ``(H, W, 3) uint8``."""
