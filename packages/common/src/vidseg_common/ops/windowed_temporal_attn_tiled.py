@@ -105,20 +105,25 @@ def windowed_attention_tiled(
         local_packed[tile_id, rank] = local
         filled = torch.zeros(n_ty * n_tx, q_max, dtype=torch.bool, device=query.device)
         filled[tile_id, rank] = True
-        mask = (win_mask[local_packed] & inside.unsqueeze(1) & filled.unsqueeze(-1)).unsqueeze(1)  # (tiles, 1, Qmax, ΣU)
-
-        logits = torch.cat(
-            [torch.matmul(packed, _patches(keys_cl[rows, t], r, tile, n_ty, n_tx).transpose(-1, -2)) for t, r in enumerate(radii)],
-            dim=-1,
-        )
-        prob = torch.softmax(logits.mul_(scale).masked_fill_(~mask, float("-inf")), dim=-1).masked_fill_(~mask, 0.0)
-        del logits
+        # (tiles, 1, Qmax, ΣU): the query's own window, inside the map, real (not padding) query
+        mask = (win_mask[local_packed] & inside.unsqueeze(1) & filled.unsqueeze(-1)).unsqueeze(1)
+        masks = mask.split(sides, dim=-1)
+        # one softmax over all frames, kept per frame (no concatenation of the logits)
+        probs = []
+        for t, r in enumerate(radii):
+            logits = torch.matmul(packed, _patches(keys_cl[rows, t], r, tile, n_ty, n_tx).transpose(-1, -2))
+            probs.append(logits.mul_(scale).masked_fill_(~masks[t], float("-inf")))
+        peak = torch.stack([p.amax(-1) for p in probs]).amax(0)
+        peak = peak.masked_fill_(peak == float("-inf"), 0.0).unsqueeze(-1)
+        total = sum(p.sub_(peak).exp_().sum(-1) for p in probs)
+        inv = torch.where(total > 0, total.reciprocal(), torch.zeros_like(total)).unsqueeze(-1)
         acc = query.new_zeros(n_ty * n_tx, g, q_max, cv)
-        for t, (r, part) in enumerate(zip(radii, prob.split(sides, dim=-1), strict=True)):
-            acc += torch.matmul(part, _patches(values_cl[rows, t], r, tile, n_ty, n_tx))
+        for t, (r, prob_t) in enumerate(zip(radii, probs, strict=True)):
+            prob_t.mul_(inv)
+            acc += torch.matmul(prob_t, _patches(values_cl[rows, t], r, tile, n_ty, n_tx))
         out[rows] = acc.transpose(1, 2)[tile_id, rank].transpose(0, 1)
         if need_weights:
-            per_query = prob.transpose(1, 2)[tile_id, rank]  # (Q, G, ΣU)
+            per_query = torch.cat(probs, dim=-1).transpose(1, 2)[tile_id, rank]  # (Q, G, ΣU)
             cols = slot_cols[local].unsqueeze(1).expand(-1, g, -1)
             weights[rows] = per_query.gather(-1, cols).transpose(0, 1)
     return out, weights
