@@ -204,7 +204,12 @@ _sparse_st_attn_op.register_autograd(_backward, setup_context=_setup_context)
 
 @register_flop_formula(torch.ops.vidseg.sparse_st_attn)
 def _sparse_st_attn_flops(query_shape, key_shape, value_shape, pattern, params, *args, out_shape=None, **kwargs) -> int:
-    """2 FLOPs per multiply-add over every slot the engine evaluates: logits (C) and aggregation (Cv)."""
+    """2 FLOPs per multiply-add over the pattern's ``Z`` slots per cell: logits (C) and aggregation (Cv).
+
+    That is what the gather engine and the Triton kernel execute, and the grid / strided matmul paths up to
+    the masked self/padding slots; the tiled CPU forward of ``local`` scores whole tile patches
+    (≈2–3× more multiply-adds), which is not counted.
+    """
     n, c, t, h, w = query_shape
     return 2 * n * t * h * w * num_slots(pattern, params, [t, h, w]) * (c + value_shape[1])
 
