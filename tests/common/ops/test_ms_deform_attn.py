@@ -218,3 +218,18 @@ def test_autocast_runs_in_float32():
     assert out.dtype == torch.float32
     expected = ms_deform_attn_reference(value.bfloat16().float(), DETR_SHAPES, loc, attn.bfloat16().float())
     torch.testing.assert_close(out, expected)
+
+
+def test_huge_coordinates_read_zeros():
+    """Points far outside (int32-overflowing pixel coordinates) contribute nothing, in every implementation."""
+    value, loc, attn = random_inputs(1, 2, 3, 4, DETR_SHAPES, 2, lo=0.0, hi=1.0, seed=21)
+    far = loc.clone()
+    far[:, :2, :, :, 0] = torch.tensor([3e9, -5e9], dtype=torch.float64)
+    far[:, 2:, :, 1, 1, 1] = 1e12
+    keep = torch.ones_like(attn)
+    keep[:, :2, :, :, 0] = 0
+    keep[:, 2:, :, 1, 1] = 0
+    expected = ms_deform_attn_reference(value, DETR_SHAPES, loc, attn * keep)
+    torch.testing.assert_close(
+        ms_deform_attn(value, DETR_SHAPES, far, attn), expected, rtol=1e-12, atol=1e-12
+    )

@@ -27,6 +27,8 @@ CHILD = textwrap.dedent(
     for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
         value = torch.rand(n, 31, m, d, generator=gen, dtype=torch.float64).to(dtype) + 0.1
         loc = (torch.rand(n, lq, m, n_levels, p, 2, generator=gen, dtype=torch.float64) * 1.8 - 0.4).to(dtype)
+        loc[:, 0, :, 0, 0] = 3e9  # int32-overflowing pixel coordinates read zeros
+        loc[:, -1, :, -1, -1] = -5e9
         attn = torch.rand(n, lq, m, n_levels, p, generator=gen, dtype=torch.float64).to(dtype)
         ref = ms_deform_attn_reference(value.double(), shapes, loc.double(), attn.double())
         out = ms_deform_attn_triton(value, shapes, loc, attn)

@@ -203,6 +203,9 @@ def deform_attn_gather(
     for q0 in range(0, lq, chunk):
         loc = sampling_locations[:, q0 : q0 + chunk]
         pix = loc.movedim(-1, 0) * extent_f[:, None, None, None] - 0.5  # (dims, N, Lq', M, L, P)
+        # Points further than a pixel outside read zeros whatever their value: clamping them keeps the
+        # integer corners in range (no int overflow for huge coordinates) without changing the result.
+        pix = torch.minimum(pix.clamp_min(-2.0), extent_f[:, None, None, None] + 1.0)
         index = row0
         weight = attention_weights[:, q0 : q0 + chunk, :, None]  # (N, Lq', M, 1, L, P)
         for axis in range(dims):

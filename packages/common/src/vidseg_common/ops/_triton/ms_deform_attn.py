@@ -63,8 +63,10 @@ def _ms_deform_attn_fwd_kernel(
             x = tl.load(loc_ptr + 2 * idx).to(acc_dtype)
             y = tl.load(loc_ptr + 2 * idx + 1).to(acc_dtype)
             a = tl.load(attn_ptr + idx).to(acc_dtype)
-            w_im = x * width - 0.5
-            h_im = y * height - 0.5
+            # Clamp to [-2, extent + 1]: beyond a pixel outside everything reads 0 anyway, and the int
+            # conversion below stays in range for huge coordinates.
+            w_im = tl.minimum(tl.maximum(x * width - 0.5, -2.0), width + 1.0)
+            h_im = tl.minimum(tl.maximum(y * height - 0.5, -2.0), height + 1.0)
             w0f = tl.floor(w_im)
             h0f = tl.floor(h_im)
             lw = w_im - w0f

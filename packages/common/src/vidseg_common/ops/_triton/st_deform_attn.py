@@ -94,9 +94,14 @@ def _st_deform_attn_fwd_kernel(
         row0 = batch * n_positions + tl.load(starts_ptr + lvl)
         for k in range(n_points):
             idx = point_base + lvl * n_points + k
+            # Clamped to [-2, extent + 1]: beyond a voxel outside everything reads 0 anyway, and the int
+            # conversion below stays in range for huge coordinates.
             w_im = tl.load(loc_ptr + 3 * idx).to(acc_dtype) * width - 0.5
             h_im = tl.load(loc_ptr + 3 * idx + 1).to(acc_dtype) * height - 0.5
             t_im = tl.load(loc_ptr + 3 * idx + 2).to(acc_dtype) * frames - 0.5
+            w_im = tl.minimum(tl.maximum(w_im, -2.0), width + 1.0)
+            h_im = tl.minimum(tl.maximum(h_im, -2.0), height + 1.0)
+            t_im = tl.minimum(tl.maximum(t_im, -2.0), frames + 1.0)
             a = tl.load(attn_ptr + idx).to(acc_dtype)
             w0f = tl.floor(w_im)
             h0f = tl.floor(h_im)
