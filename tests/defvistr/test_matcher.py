@@ -42,7 +42,7 @@ def test_assignment_and_valid_frames_of_the_assigned_target() -> None:
     VisTR's bug took the valid frames of target j=0 for the first pair (slot 0 ↔ target 1) and would
     supervise slot 0 on frame 1, where target 1 is absent; the fix uses target tgt_i[j] = 1's frames.
     """
-    t, n = 3, 2
+    t = 3  # frames; N = 2 slots
     matcher = InstanceSequenceMatcher(num_frames=t)
     box_a = torch.tensor([0.25, 0.25, 0.2, 0.2])
     box_b = torch.tensor([0.75, 0.75, 0.3, 0.3])

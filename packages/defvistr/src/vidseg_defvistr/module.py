@@ -130,6 +130,9 @@ class DefVisTRModule(VidSegModule):
         self.criterion = SetCriterion(num_classes, matcher, eos_coef, weight_ce, weight_bbox, weight_giou,
                                       weight_mask, weight_dice)
         self.mask_threshold, self.results_path = mask_threshold, results_path
+        # An output location, not a model property: kept out of checkpoints so that ``predict --ckpt_path``
+        # takes the value given on the command line instead of the one saved at training time.
+        self.hparams.pop("results_path", None)
         self.val_ap = VideoAP()
         self._predictions: list[dict[str, Any]] = []
 

@@ -1,0 +1,65 @@
+"""Whole-video inference: clip windows, slot stitching across windows, VisTR's score / category / empty rules."""
+
+from __future__ import annotations
+
+import torch
+
+from vidseg_defvistr.inference import clip_windows, infer_video, postprocess
+
+
+def test_clip_windows() -> None:
+    assert clip_windows(3, 5) == [[0, 1, 2, 0, 1]]  # short video: cyclic repetition (VisTR)
+    assert clip_windows(5, 5) == [[0, 1, 2, 3, 4]]
+    assert clip_windows(8, 3) == [[0, 1, 2], [2, 3, 4], [4, 5, 6], [5, 6, 7]]  # one-frame overlap, last at the end
+    covered = {t for w in clip_windows(23, 4) for t in w}
+    assert covered == set(range(23))
+
+
+def test_stitching_follows_tracks_when_windows_permute_slots() -> None:
+    """A fake model whose slot order flips from window to window: stitching must restore consistent tracks."""
+    length, clip_len, n, k = 7, 3, 2, 3
+    h = w = 8
+    track_mask = torch.full((2, h, w), -10.0)
+    track_mask[0, :, : w // 2] = 10.0  # track 0: left half, class 1
+    track_mask[1, :, w // 2:] = 10.0  # track 1: right half, class 2
+    calls = []
+
+    def fake_forward(clip: torch.Tensor) -> dict:
+        start = int(clip[0, 0, 0, 0, 0])  # frames carry their index as pixel value
+        calls.append(start)
+        perm = [1, 0] if len(calls) % 2 == 0 else [0, 1]
+        logits = torch.full((clip_len, n, k + 1), -5.0)
+        masks = torch.empty(clip_len, n, h, w)
+        for slot, track in enumerate(perm):
+            logits[:, slot, track + 1] = 5.0
+            masks[:, slot] = track_mask[track]
+        return {"pred_logits": logits.reshape(1, clip_len * n, k + 1), "pred_masks": masks.reshape(1, clip_len * n, h, w)}
+
+    frames = torch.arange(length, dtype=torch.float32)[:, None, None, None].expand(length, 3, 4 * h, 4 * w)
+    probs, masks = infer_video(fake_forward, frames, clip_len, n)
+    assert probs.shape == (length, n, k + 1) and masks.shape == (length, n, h, w)
+    assert len(calls) == len(clip_windows(length, clip_len)) >= 3
+    classes = probs.argmax(-1)  # (L, N)
+    assert (classes == classes[0]).all()  # every slot keeps one class over the whole video
+    assert sorted(classes[0].tolist()) == [1, 2]
+    for s in range(n):
+        torch.testing.assert_close(masks[:, s], masks[0, s].expand(length, h, w))
+
+
+def test_postprocess_score_category_and_empty_slots() -> None:
+    """Slot 0: frames vote classes (1, 2, 2) → category 2, score = mean of max probs; slot 1: empty mask → dropped."""
+    probs = torch.tensor([
+        [[0.1, 0.6, 0.2, 0.1], [0.1, 0.1, 0.1, 0.7]],
+        [[0.1, 0.2, 0.5, 0.2], [0.1, 0.1, 0.1, 0.7]],
+        [[0.1, 0.1, 0.8, 0.0], [0.1, 0.1, 0.1, 0.7]],
+    ])  # (L=3, N=2, K+1=4), last = no-object
+    logits = torch.full((3, 2, 2, 2), -10.0)
+    logits[:, 0, 0, 0] = 10.0
+    out = postprocess(probs, logits, (4, 4))
+    assert out["masks"].shape == (1, 3, 4, 4)
+    assert out["labels"].tolist() == [2]
+    assert abs(out["scores"].item() - (0.6 + 0.5 + 0.8) / 3) < 1e-6
+    # a frame whose max class probability is < 0.001 loses its segmentation
+    probs2 = probs.clone()
+    probs2[1, 0, :3] = 0.0005
+    assert not postprocess(probs2, logits, (4, 4))["masks"][0, 1].any()
