@@ -13,27 +13,23 @@ from vidseg_common.engine.batchnorm import freeze_batchnorm
 from vidseg_seqformer.model import SeqFormer
 
 
-def _counts(backbone: str) -> tuple[int, int]:
+def _counts(backbone: str) -> tuple[int, int, int]:
     model = SeqFormer(backbone, pretrained=False)
     model.backbone = freeze_batchnorm(model.backbone)
     state = sum(v.numel() for v in model.state_dict().values())
     unique = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)  # conv1 + layer1 frozen
     duplicate_bbox = sum(p.numel() for p in model.decoder.bbox_embed.parameters())
     unused_box_proj = sum(p.numel() for p in model.decoder.layers[0].output_proj_box.parameters()) * len(model.encoder.layers)
-    return state + duplicate_bbox + unused_box_proj, unique + unused_box_proj
+    return state + duplicate_bbox + unused_box_proj, unique + unused_box_proj, trainable + unused_box_proj
 
 
-@pytest.mark.parametrize(("backbone", "state_numel", "unique"), [
-    ("resnet50", 49_306_085, 48_404_173),
-    ("resnet101", 68_350_437, 67_344_077),
+@pytest.mark.parametrize(("backbone", "state_numel", "unique", "trainable"), [
+    ("resnet50", 49_306_085, 48_404_173, 48_181_773),
+    ("resnet101", 68_350_437, 67_344_077, None),
 ])
-def test_state_dict_numel_matches_released_code(backbone: str, state_numel: int, unique: int) -> None:
-    assert _counts(backbone) == (state_numel, unique)
-
-
-def test_trainable_r50_matches_released_code() -> None:
-    """conv1 + layer1 frozen: 48,181,773 trainable in the released R50 model (+ the unused encoder projections)."""
-    model = SeqFormer("resnet50", pretrained=False)
-    model.backbone = freeze_batchnorm(model.backbone)
-    unused = sum(p.numel() for p in model.decoder.layers[0].output_proj_box.parameters()) * len(model.encoder.layers)
-    assert sum(p.numel() for p in model.parameters() if p.requires_grad) + unused == 48_181_773
+def test_parameter_counts_match_released_code(backbone: str, state_numel: int, unique: int, trainable: int | None) -> None:
+    state, uniq, train = _counts(backbone)
+    assert (state, uniq) == (state_numel, unique)
+    if trainable is not None:
+        assert train == trainable

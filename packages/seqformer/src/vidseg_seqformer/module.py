@@ -123,6 +123,9 @@ class SeqFormerModule(VidSegModule):
         matcher = SequenceMatcher(cost_class, cost_bbox, cost_giou)
         self.criterion = SetCriterion(matcher, num_classes, weight_ce, weight_bbox, weight_giou, weight_mask, weight_dice)
         self.top_k, self.mask_threshold, self.results_json = top_k, mask_threshold, results_json
+        # an output path is not a property of the trained model: keep it out of the checkpoint, otherwise
+        # LightningCLI's ``--ckpt_path`` would restore the training run's value over ``--model.results_json``
+        self.hparams.pop("results_json", None)
         self.val_ap = VideoAP()
         self._predictions: list[dict[str, Any]] = []
 
