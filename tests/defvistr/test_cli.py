@@ -30,6 +30,7 @@ def _args(tmp_path: Path) -> list[str]:
     ]
 
 
+@pytest.mark.slow  # ~25 s alone, ~55 s on the shared 2-core machine: over the default-run budget
 def test_fit_then_predict(tmp_path: Path, mlflow_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CI", "1")
