@@ -201,7 +201,7 @@ class VisTRTransformer(nn.Module):
             enc_ref = encoder_reference_points(t, h, w, b, src.device, src.dtype)
         for layer in self.encoder_layers:
             tokens = layer(tokens, pos_tokens, (t, h, w), enc_ref, mask)
-        query_pos_b = query_pos[None].expand(b, -1, -1)
+        query_pos_b = query_pos[None].repeat(b, 1, 1)  # a copy, not a view of the parameter (FLOP counter hooks)
         tgt = torch.zeros_like(query_pos_b)
         dec_ref = None
         if self.attention == "deformable":
