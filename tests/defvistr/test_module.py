@@ -1,0 +1,38 @@
+"""DefVisTRModule recipe wiring: the paper's lr groups and frozen BN."""
+
+from __future__ import annotations
+
+import pytest
+from torch import nn
+
+from vidseg_defvistr.module import DefVisTRModule
+
+
+def test_default_lr_groups_and_frozen_bn(tiny_config: dict) -> None:
+    """Backbone 1e-5, base 1e-4, sampling offsets and reference points × 0.1 (paper), frozen stem/res2 and BN."""
+    module = DefVisTRModule(num_classes=5, num_frames=2, num_instances=2, bn_mode="frozen", **tiny_config)
+    module.configure_model()
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in module.modules())
+    groups = module.configure_optimizers()["optimizer"].param_groups
+    lr_of = {}
+    for group in groups:
+        for param in group["params"]:
+            lr_of[id(param)] = group["lr"]
+    names = dict(module.named_parameters())
+    checked = {"backbone": 0, "sampling_offsets": 0, "reference_points": 0, "base": 0}
+    for name, param in names.items():
+        if not param.requires_grad:
+            assert id(param) not in lr_of
+            assert ".layer1." in name or ".conv1." in name or ".bn1." in name
+            continue
+        if ".backbone." in name:
+            key, expected = "backbone", 1e-5
+        elif "sampling_offsets" in name:
+            key, expected = "sampling_offsets", 1e-5
+        elif "reference_points" in name:
+            key, expected = "reference_points", 1e-5
+        else:
+            key, expected = "base", 1e-4
+        assert lr_of[id(param)] == pytest.approx(expected), name
+        checked[key] += 1
+    assert all(count > 0 for count in checked.values()), checked
