@@ -173,8 +173,8 @@ class SeqFormer(nn.Module):
         flat_mask = flat_mask if flat_mask.any() else None
         memory = self.encoder(torch.cat(srcs, 1), torch.cat(poss, 1), shapes, valid_ratios, flat_mask)
 
-        query_pos, tgt = self.query_embed.weight.split(self.d_model, 1)
-        query_pos, tgt = query_pos.expand(b, -1, -1), tgt.expand(b, -1, -1)
+        # a copy, not a view of the weight: no-grad views of parameters break torch's ModuleTracker (FLOP counting)
+        query_pos, tgt = self.query_embed.weight.repeat(b, 1, 1).split(self.d_model, -1)
         reference = self.reference_points(query_pos).sigmoid()[:, None].expand(b, t, -1, -1)
         flat_shapes = [v for hw in shapes for v in hw]
         dec = self.decoder(tgt, query_pos, reference, memory, flat_shapes, valid_ratios.view(b, t, -1, 2), flat_mask)
