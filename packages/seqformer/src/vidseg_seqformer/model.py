@@ -57,6 +57,7 @@ class SeqFormer(nn.Module):
         mask_channels: mask-branch output channels (8).
         rel_coord: relative coordinates as dynamic-head input.
         prior_prob: initial foreground probability of the class head (0.01).
+        backbone_indices: timm feature indices of the stride 8/16/32 maps (ResNet ``(2, 3, 4)``, Swin ``(1, 2, 3)``).
     """
 
     def __init__(
@@ -79,12 +80,17 @@ class SeqFormer(nn.Module):
         mask_channels: int = 8,
         rel_coord: bool = True,
         prior_prob: float = 0.01,
+        backbone_indices: Sequence[int] = (2, 3, 4),
     ) -> None:
         super().__init__()
         if num_feature_levels < 3:
             raise ValueError(f"num_feature_levels must be ≥ 3 (mask branch uses strides 8/16/32), got {num_feature_levels}")
         self.num_queries, self.num_levels, self.d_model = num_queries, num_feature_levels, d_model
-        self.backbone = TimmBackbone(backbone, out_indices=(2, 3, 4), pretrained=pretrained, frozen=backbone_frozen)
+        self.backbone = TimmBackbone(backbone, out_indices=tuple(backbone_indices), pretrained=pretrained,
+                                     frozen=backbone_frozen)
+        if self.backbone.names != ["f8", "f16", "f32"]:
+            raise ValueError(f"backbone_indices {tuple(backbone_indices)} of {backbone} give {self.backbone.names}, "
+                             "need the stride 8/16/32 maps f8, f16, f32")
         in_channels = [self.backbone.out_channels[k] for k in ("f8", "f16", "f32")]
         projections = [nn.Sequential(nn.Conv2d(c, d_model, 1), nn.GroupNorm(32, d_model)) for c in in_channels]
         extra_in = in_channels[-1]
