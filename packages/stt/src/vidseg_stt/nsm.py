@@ -42,8 +42,12 @@ def nsm_scores(features: torch.Tensor, radius: int, eps: float = 1e-8) -> torch.
         raise ConfigError(f"nsm_scores: radius must be >= 0, got {radius}")
     x = features.float()
     _, _, h, w = x.shape
-    padded = F.pad(x, (radius, radius, radius, radius), mode="replicate") if radius else x
-    centre_norm = x.norm(dim=1).clamp_min(eps)
+    norm = x.norm(dim=1, keepdim=True)
+    unit = x / norm.clamp_min(eps)
+    pad = (radius, radius, radius, radius)
+    unit_padded = F.pad(unit, pad, mode="replicate") if radius else unit
+    norm_padded = (F.pad(norm, pad, mode="replicate") if radius else norm)[:, 0]
+    centre_norm = norm[:, 0]
     run_max = torch.full_like(centre_norm, -math.inf)
     run_sum_exp = torch.zeros_like(centre_norm)
     sum_logits = torch.zeros_like(centre_norm)
@@ -51,13 +55,14 @@ def nsm_scores(features: torch.Tensor, radius: int, eps: float = 1e-8) -> torch.
     size = 2 * radius + 1
     for dy in range(size):
         for dx in range(size):
-            neighbour = padded[:, :, dy:dy + h, dx:dx + w]
-            logits = (neighbour * x).sum(1)
+            # one C-wide reduction per shift: cos, and the dot product as cos · |n| · |q|
+            cos = (unit_padded[:, :, dy:dy + h, dx:dx + w] * unit).sum(1)
+            logits = cos * norm_padded[:, dy:dy + h, dx:dx + w] * centre_norm
             new_max = torch.maximum(run_max, logits)
             run_sum_exp = run_sum_exp * torch.exp(run_max - new_max) + torch.exp(logits - new_max)
             run_max = new_max
             sum_logits += logits
-            sum_cos += logits / (neighbour.norm(dim=1).clamp_min(eps) * centre_norm)
+            sum_cos += cos
     n_b = size * size
     kl = run_max + torch.log(run_sum_exp) - sum_logits / n_b - math.log(n_b)
     return kl.clamp_min(0.0) + (1.0 - sum_cos / n_b)
