@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from vidseg_defvistr.inference import clip_windows, infer_video, postprocess
@@ -63,3 +64,42 @@ def test_postprocess_score_category_and_empty_slots() -> None:
     probs2 = probs.clone()
     probs2[1, 0, :3] = 0.0005
     assert not postprocess(probs2, logits, (4, 4))["masks"][0, 1].any()
+
+
+def test_perfect_outputs_score_ap_one() -> None:
+    """Outputs built from the ground truth (slots permuted per window, one instance absent on two frames) go
+    through stitching, post-processing and VideoAP: a correct pipeline scores AP = AR10 = 1."""
+    from vidseg_common.metrics.vis import VideoAP
+
+    length, clip_len, n, k, h, w = 5, 2, 3, 6, 16, 24
+    gt = torch.zeros(2, length, h, w, dtype=torch.bool)
+    for t in range(length):
+        gt[0, t, 4:12, 4 * t: 4 * t + 8] = True
+        if t not in (1, 2):
+            gt[1, t, 8:16, 12:20] = True
+    labels = torch.tensor([3, 5])
+    calls = []
+
+    def fake_forward(clip: torch.Tensor) -> dict:
+        idx = [int(v) for v in clip[0, :, 0, 0, 0]]
+        calls.append(idx)
+        perm = [2, 0, 1] if len(calls) % 2 else [1, 2, 0]  # slot → instance (2 = nothing)
+        logits = torch.full((clip_len, n, k + 1), -8.0)
+        masks = torch.full((clip_len, n, h // 4, w // 4), -10.0)
+        for slot, inst in enumerate(perm):
+            if inst == 2:
+                logits[:, slot, k] = 8.0
+                continue
+            logits[:, slot, labels[inst]] = 8.0
+            for j, t in enumerate(idx):
+                masks[j, slot] = torch.where(gt[inst, t, ::4, ::4], 10.0, -10.0)
+        return {"pred_logits": logits.reshape(1, -1, k + 1), "pred_masks": masks.reshape(1, -1, h // 4, w // 4)}
+
+    frames = torch.arange(length, dtype=torch.float32)[:, None, None, None].expand(length, 3, h, w)
+    probs, mask_logits = infer_video(fake_forward, frames, clip_len, n)
+    preds = postprocess(probs, mask_logits, (h, w))
+    assert sorted(preds["labels"].tolist()) == [3, 5]
+    metric = VideoAP()
+    metric.update(preds, {"masks": gt, "labels": labels, "valid": gt.flatten(2).any(2)}, video_id=1)
+    stats = metric.compute()
+    assert stats["AP"].item() == pytest.approx(1.0) and stats["AR10"].item() == pytest.approx(1.0)
