@@ -26,9 +26,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
-from torch.utils.flop_counter import register_flop_formula
 
-from vidseg_common.ops.backend import select_backend
+from vidseg_common.ops.deform_attn_registry import deform_attn_flops, register_deform_op
 from vidseg_common.ops.ms_deform_attn_core import (
     check_deform_inputs,
     check_level_start_index,
@@ -107,87 +106,15 @@ def ms_deform_attn_torch(
     return deform_attn_gather(value, spatial_shapes, sampling_locations, attention_weights, 2)
 
 
-def _run_backend(
-    value: Tensor, spatial_shapes: list[int], sampling_locations: Tensor, attention_weights: Tensor
-) -> Tensor:
-    check_deform_inputs(value, spatial_shapes, sampling_locations, attention_weights, 2, "ms_deform_attn")
-    backend = select_backend(value.device)
-    if backend == "reference":
-        return ms_deform_attn_reference(value, spatial_shapes, sampling_locations, attention_weights)
-    if backend == "triton":
-        from vidseg_common.ops._triton.ms_deform_attn import ms_deform_attn_triton
-
-        return ms_deform_attn_triton(value, spatial_shapes, sampling_locations, attention_weights)
-    return ms_deform_attn_torch(value, spatial_shapes, sampling_locations, attention_weights)
-
-
-@torch.library.custom_op("vidseg::ms_deform_attn", mutates_args=())
-def _ms_deform_attn_op(
-    value: Tensor, spatial_shapes: list[int], sampling_locations: Tensor, attention_weights: Tensor
-) -> Tensor:
-    return _run_backend(value, spatial_shapes, sampling_locations, attention_weights)
-
-
-@_ms_deform_attn_op.register_kernel("cuda")
-def _ms_deform_attn_cuda(
-    value: Tensor, spatial_shapes: list[int], sampling_locations: Tensor, attention_weights: Tensor
-) -> Tensor:
-    # Same dispatch: unset/auto VIDSEG_OPS_BACKEND picks the Triton kernel on CUDA (select_backend).
-    return _run_backend(value, spatial_shapes, sampling_locations, attention_weights)
-
-
-@_ms_deform_attn_op.register_fake
-def _ms_deform_attn_fake(
-    value: Tensor, spatial_shapes: list[int], sampling_locations: Tensor, attention_weights: Tensor
-) -> Tensor:
-    check_deform_inputs(value, spatial_shapes, sampling_locations, attention_weights, 2, "ms_deform_attn")
-    n, _, m, d = value.shape
-    return value.new_empty(n, sampling_locations.shape[1], m * d)
-
-
-def _setup_context(ctx, inputs, output) -> None:  # type: ignore[no-untyped-def]
-    value, spatial_shapes, sampling_locations, attention_weights = inputs
-    ctx.save_for_backward(value, sampling_locations, attention_weights)
-    ctx.spatial_shapes = spatial_shapes
-
-
-def _backward(ctx, grad_output: Tensor):  # type: ignore[no-untyped-def]
-    value, sampling_locations, attention_weights = ctx.saved_tensors
-    shapes = ctx.spatial_shapes
-    impl = ms_deform_attn_reference if select_backend(value.device) == "reference" else ms_deform_attn_torch
-    _, vjp = torch.func.vjp(
-        lambda v, loc, a: impl(v, shapes, loc, a), value, sampling_locations, attention_weights
-    )
-    grad_value, grad_loc, grad_attn = vjp(grad_output.contiguous())
-    return grad_value, None, grad_loc, grad_attn
-
-
-_ms_deform_attn_op.register_autograd(_backward, setup_context=_setup_context)
-# Under autocast the op runs in float32 (sampling locations in half precision would be off by pixels;
-# the Deformable DETR kernel had no half support either): inputs are cast, the output is float32.
-for _device_type in ("cpu", "cuda"):
-    torch.library.register_autocast("vidseg::ms_deform_attn", _device_type, torch.float32)
+_ms_deform_attn_op = register_deform_op(
+    "ms_deform_attn", 2, __name__,
+    "vidseg_common.ops._triton.ms_deform_attn:ms_deform_attn_triton",
+)
 
 
 def ms_deform_attn_flops(value_shape: Sequence[int], locations_shape: Sequence[int]) -> int:
-    """FLOPs of the op: per point and channel 4 bilinear corner multiply-adds + 1 attention multiply-add.
-
-    Args:
-        value_shape: ``(N, S, M, D)``.
-        locations_shape: ``(N, Lq, M, L, P, 2)``.
-
-    Returns:
-        ``2 · 5 · N·Lq·M·L·P·D`` (2 FLOPs per multiply-add).
-    """
-    n, lq, m, n_levels, n_points = locations_shape[:5]
-    return 2 * 5 * n * lq * m * n_levels * n_points * value_shape[3]
-
-
-@register_flop_formula(torch.ops.vidseg.ms_deform_attn)
-def _ms_deform_attn_flop_formula(
-    value_shape, spatial_shapes, locations_shape, weights_shape, *args, **kwargs
-) -> int:  # type: ignore[no-untyped-def]
-    return ms_deform_attn_flops(value_shape, locations_shape)
+    """FLOPs of the op (:func:`~vidseg_common.ops.deform_attn_registry.deform_attn_flops`): 10 per point and channel."""
+    return deform_attn_flops(value_shape, locations_shape)
 
 
 def ms_deform_attn(
