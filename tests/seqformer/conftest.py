@@ -39,3 +39,9 @@ def box_target(labels: list[int], num_frames: int, size: tuple[int, int], seed: 
 def make_target() -> Callable[..., dict[str, torch.Tensor]]:
     """:func:`box_target` as a fixture (test modules cannot import conftest under ``--import-mode=importlib``)."""
     return box_target
+
+
+@pytest.fixture
+def tiny_kwargs() -> dict:
+    """Constructor arguments of the tiny network."""
+    return dict(TINY)

@@ -71,3 +71,18 @@ def test_instance_and_box_queries_change_with_frames(tiny_model: SeqFormer) -> N
     boxes = out["pred_boxes"][-1][0]
     assert not torch.allclose(boxes[0], boxes[1])
     assert out["instance"][-1].shape == (1, 6, 32)
+
+
+def test_without_decomposition_frames_share_the_sampling_reference(tiny_kwargs: dict) -> None:
+    """Table 3 ablation: the shared instance query and one reference per query for all frames at every layer."""
+    for decompose in (True, False):
+        torch.manual_seed(0)
+        model = SeqFormer(**{**tiny_kwargs, "dec_layers": 3}, decompose=decompose).eval()
+        with torch.no_grad():
+            for head in model.decoder.bbox_embed:
+                head.layers[-1].weight.normal_(0.0, 0.1)
+            out = model(torch.rand(1, 3, 3, 64, 64))
+        refs = out["references"][2][0]  # third layer's input reference (T, Q, 4)
+        shared = torch.allclose(refs, refs[:1].expand_as(refs))
+        assert shared == (not decompose)
+        assert not torch.allclose(out["pred_boxes"][-1][0, 0], out["pred_boxes"][-1][0, 1])  # boxes still per frame

@@ -157,10 +157,19 @@ class QueryDecompositionDecoder(nn.Module):
         num_layers: depth (6).
         bbox_embeds: one box MLP per layer (``C → 4``), owned by the decoder (the original also registers
             them on the model, which counts them twice in its ``state_dict``; we do not).
+        decompose: keep per-frame box queries across layers (the paper). ``False`` is the Table 3 ablation
+            "without box queries, using the shared instance query for each decoder layer": every layer takes
+            the instance query as the (shared) box query of all frames and one reference shared by the frames
+            (the frame mean of the refined boxes), so all frames get the same sampling region; per-frame
+            boxes are still predicted from the per-frame outputs for the box losses. The released code has
+            no such switch; this reading of the paper's text is ours.
     """
 
-    def __init__(self, layer: QueryDecompositionLayer, num_layers: int, bbox_embeds: nn.ModuleList) -> None:
+    def __init__(
+        self, layer: QueryDecompositionLayer, num_layers: int, bbox_embeds: nn.ModuleList, decompose: bool = True
+    ) -> None:
         super().__init__()
+        self.decompose = decompose
         if len(bbox_embeds) != num_layers:
             raise ValueError(f"need one bbox_embed per decoder layer ({num_layers}), got {len(bbox_embeds)}")
         self.layers = nn.ModuleList(copy.deepcopy(layer) for _ in range(num_layers))
@@ -188,7 +197,10 @@ class QueryDecompositionDecoder(nn.Module):
         """
         instance, box = tgt, tgt
         out: dict[str, list[Tensor]] = {"instance": [], "box_queries": [], "boxes": [], "references": []}
-        for layer, bbox_embed in zip(self.layers, self.bbox_embed):
+        for index, (layer, bbox_embed) in enumerate(zip(self.layers, self.bbox_embed)):
+            if not self.decompose and index > 0:
+                box = instance
+                reference = reference.mean(1, keepdim=True).expand_as(reference)
             if reference.shape[-1] == 4:
                 ref_input = reference[:, :, :, None] * torch.cat([valid_ratios, valid_ratios], -1)[:, :, None]
             else:

@@ -58,6 +58,7 @@ class SeqFormer(nn.Module):
         rel_coord: relative coordinates as dynamic-head input.
         prior_prob: initial foreground probability of the class head (0.01).
         backbone_indices: timm feature indices of the stride 8/16/32 maps (ResNet ``(2, 3, 4)``, Swin ``(1, 2, 3)``).
+        decompose: query decomposition into per-frame box queries (``False``: Table 3 ablation, see the decoder).
     """
 
     def __init__(
@@ -81,6 +82,7 @@ class SeqFormer(nn.Module):
         rel_coord: bool = True,
         prior_prob: float = 0.01,
         backbone_indices: Sequence[int] = (2, 3, 4),
+        decompose: bool = True,
     ) -> None:
         super().__init__()
         if num_feature_levels < 3:
@@ -113,7 +115,7 @@ class SeqFormer(nn.Module):
             bbox_embeds[0].layers[-1].bias[2:] = -2.0  # Deformable DETR: only the first clone (vis.md §1.6)
         self.decoder = QueryDecompositionDecoder(
             QueryDecompositionLayer(d_model, d_ffn, dropout, num_feature_levels, n_heads, dec_points, aggregation),
-            dec_layers, bbox_embeds,
+            dec_layers, bbox_embeds, decompose,
         )
         class_head = nn.Linear(d_model, num_classes)
         nn.init.constant_(class_head.bias, -math.log((1 - prior_prob) / prior_prob))

@@ -65,6 +65,7 @@ class SeqFormerModule(VidSegModule):
         weight_dice: dice loss weight (5).
         top_k: (query, class) pairs kept per video at inference (10).
         mask_threshold: probability threshold of the masks (0.5).
+        decompose: query decomposition into per-frame box queries (``False``: the Table 3 ablation).
         backbone_indices: timm feature indices of the stride 8/16/32 maps (ResNet ``[2, 3, 4]``, Swin ``[1, 2, 3]``).
         results_json: where ``predict`` writes the YouTube-VIS results (default ``<root_dir>/results.json``).
         **kwargs: :class:`VidSegModule` options (optimizer, scheduler, bn_mode, bn_scope).
@@ -100,6 +101,7 @@ class SeqFormerModule(VidSegModule):
         weight_dice: float = 5.0,
         top_k: int = 10,
         mask_threshold: float = 0.5,
+        decompose: bool = True,
         backbone_indices: list[int] | None = None,
         results_json: str | None = None,
         **kwargs: Any,
@@ -120,6 +122,7 @@ class SeqFormerModule(VidSegModule):
                 num_classes, num_queries, d_model, d_ffn, dropout, enc_layers, dec_layers, n_heads, enc_points,
                 dec_points, num_feature_levels, aggregation,
                 backbone_indices=tuple(backbone_indices) if backbone_indices is not None else (2, 3, 4),
+                decompose=decompose,
             )
         except ValueError as err:
             raise ConfigError(f"model: {err}") from err
