@@ -90,7 +90,10 @@ def main() -> None:
             ms = module_latency(module, stride_h, stride_w, args.iters, device)
         else:
             ms = stream_latency(module, frames, warmup)
-        print(f"{name:<16}{keys:>12}{ms:>12.1f}{1000.0 / ms if ms else float('inf'):>8.2f}")
+        if not ms:  # --module-only: the per-frame model has no temporal module
+            print(f"{name:<16}{keys:>12}{'-':>12}{'-':>8}")
+            continue
+        print(f"{name:<16}{keys:>12}{ms:>12.1f}{1000.0 / ms:>8.2f}")
 
 
 if __name__ == "__main__":
