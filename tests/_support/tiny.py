@@ -145,10 +145,10 @@ class TinyDataModule(pl.LightningDataModule):
         return DataLoader(self.val_set, batch_size=self.hparams.batch_size)
 
 
-def main(args=None) -> None:
+def main(args=None):
     from vidseg_common.engine.cli import run_cli
 
-    run_cli(TinyModule, paper="tiny", args=args)
+    return run_cli(TinyModule, paper="tiny", args=args)
 
 
 if __name__ == "__main__":

@@ -44,8 +44,12 @@ def test_fit_records_mlflow_run(tmp_path: Path, mlflow_uri: str, monkeypatch: py
     checkpoint = torch.load(last, weights_only=True, map_location="cpu")  # no pickled objects in checkpoints
     assert checkpoint["global_step"] == 12 and checkpoint["hyper_parameters"]["optimizer"]["lr"] == 0.05
 
-    # validate from the checkpoint: hyperparameters come back from it (width 6), a second run is logged
-    main(["validate", *BASE_ARGS, "--ckpt_path", str(last), "--trainer.default_root_dir", str(tmp_path / "out")])
+    # validate from the checkpoint: hyperparameters come back from it (width 6), a second run is logged, and
+    # options given on the command line still win over the checkpoint's (sleep_s)
+    cli = main(["validate", *BASE_ARGS, "--ckpt_path", str(last), "--trainer.default_root_dir", str(tmp_path / "out"),
+                "--model.sleep_s", "0.01"])
+    assert cli.model.hparams["width"] == 6 and cli.model.sleep_s == 0.01
+    assert cli.model.optimizer_config.lr == 0.05  # nested settings restored from the checkpoint too
     validate_run = next(r for r in runs(mlflow_uri) if r.data.tags.get("stage") == "validate")
     assert validate_run.data.params["width"] == "6"
     assert validate_run.data.metrics["val/iou"] == pytest.approx(

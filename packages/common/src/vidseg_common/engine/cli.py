@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import torch
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar, RichProgressBar
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
@@ -123,6 +124,7 @@ class VidSegCLI(LightningCLI):
         **kwargs: Any,
     ) -> None:
         self.paper = paper
+        self._cli_args = args
         in_ci = bool(os.environ.get("CI"))
         trainer_defaults = {
             "default_root_dir": str(project_root() / "outputs" / paper),
@@ -163,6 +165,24 @@ class VidSegCLI(LightningCLI):
         )
         parser.add_lightning_class_args(PredictionOverlayCallback, "overlay")
 
+    def _parse_ckpt_path(self) -> None:
+        """Checkpoint hyperparameters become *defaults*: config files and command-line flags still win.
+
+        LightningCLI 2.6 applies them on top of the parsed config, which silently discards options such
+        as ``--model.results_json`` given together with ``--ckpt_path``. Here they are set as defaults of
+        the ``model.*`` keys and the command line is parsed again (checkpoints load with ``weights_only``).
+        """
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if not ckpt_path or not Path(ckpt_path).is_file():
+            return
+        hparams = torch.load(ckpt_path, weights_only=True, map_location="cpu").get("hyper_parameters", {})
+        parser = self._subcommand_parsers[subcommand]
+        defaults = _known_defaults(parser, {k: v for k, v in hparams.items() if not k.startswith("_")}, "model")
+        if defaults:
+            parser.set_defaults(defaults)
+            self.parse_arguments(self.parser, self._cli_args)
+
     def _subconfig(self) -> Any:
         return self.config[self.subcommand] if self.subcommand else self.config
 
@@ -199,6 +219,24 @@ class VidSegCLI(LightningCLI):
             ):
                 logger.resume_run(sidecar["run_id"])
                 rank_zero_info(f"resuming MLflow run {sidecar['run_id']}")
+
+
+def _known_defaults(parser: LightningArgumentParser, values: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """``{"model.key": value}`` for the saved values the parser knows, descending into nested groups.
+
+    A key the current signature no longer has is skipped (an old checkpoint stays loadable).
+    """
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}.{key}"
+        try:
+            parser.get_default(name)
+        except KeyError:
+            if isinstance(value, dict):
+                out.update(_known_defaults(parser, value, name))
+            continue
+        out[name] = value
+    return out
 
 
 def run_cli(
