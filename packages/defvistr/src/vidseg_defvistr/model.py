@@ -17,27 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vidseg_common.models.backbone import TimmBackbone
+from vidseg_common.models.mlp import MLP
 from vidseg_common.models.position_encoding import PositionEmbeddingSine3D
 from vidseg_defvistr.mask_head import InstanceMaskHead3D, MaskHeadSmallConv, MHAttentionMap
 from vidseg_defvistr.transformer import Attention, VisTRTransformer
-
-
-class MLP(nn.Module):
-    """``num_layers`` linear layers with ReLU between them (DETR's box head)."""
-
-    def __init__(self, input_dim: int, hidden_dim: int, output_dim: int, num_layers: int) -> None:
-        super().__init__()
-        dims = [input_dim] + [hidden_dim] * (num_layers - 1)
-        self.layers = nn.ModuleList(nn.Linear(i, o) for i, o in zip(dims, [*dims[1:], output_dim]))
-
-    def forward(self, x: Tensor) -> Tensor:
-        for i, layer in enumerate(self.layers):
-            x = layer(x) if i == len(self.layers) - 1 else F.relu(layer(x))
-        return x
 
 
 class DeformableVisTR(nn.Module):

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vidseg_seqformer.decoder import MLP
+from vidseg_common.models.mlp import MLP
 
 
 def aligned_bilinear(x: Tensor, factor: int) -> Tensor:

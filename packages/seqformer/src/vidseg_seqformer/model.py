@@ -25,9 +25,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vidseg_common.models.backbone import TimmBackbone
+from vidseg_common.models.mlp import MLP
 from vidseg_common.models.position_encoding import PositionEmbeddingSine2D
 from vidseg_common.ops.ms_deform_attn_module import MSDeformAttn
-from vidseg_seqformer.decoder import MLP, Aggregation, QueryDecompositionDecoder, QueryDecompositionLayer
+from vidseg_seqformer.decoder import Aggregation, QueryDecompositionDecoder, QueryDecompositionLayer
 from vidseg_seqformer.encoder import DeformableEncoder, DeformableEncoderLayer
 from vidseg_seqformer.mask_head import DynamicMaskHead, MaskBranch
 
