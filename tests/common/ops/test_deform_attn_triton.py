@@ -1,4 +1,5 @@
-"""The Triton ``st_deform_attn`` kernel equals the reference, run on CPU by the Triton interpreter.
+"""The Triton deformable-attention kernels (``ms_deform_attn``, ``st_deform_attn``) equal the reference,
+run on CPU by the Triton interpreter, and compile for sm_90.
 
 ``TRITON_INTERPRET=1`` is read when ``@triton.jit`` decorates the kernel, so the checks run in a fresh
 subprocess whose environment sets it before anything imports triton.
@@ -18,40 +19,54 @@ pytest.importorskip("triton")
 CHILD = textwrap.dedent(
     """
     import torch
-    from vidseg_common.ops.st_deform_attn import st_deform_attn, st_deform_attn_reference
-    from vidseg_common.ops._triton.st_deform_attn import st_deform_attn_triton
+    from vidseg_common.ops.__OP__ import __OP__ as op, __OP___reference as reference
+    from vidseg_common.ops._triton.__OP__ import __OP___triton as op_triton
 
     gen = torch.Generator().manual_seed(0)
-    shapes = [3, 4, 5, 1, 1, 1, 2, 3, 2]
+    shapes = __SHAPES__
     n, m, d, lq, n_levels, p = 1, 2, 5, 3, 3, 2
     for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
-        value = torch.rand(n, 73, m, d, generator=gen, dtype=torch.float64).to(dtype) + 0.1
-        loc = (torch.rand(n, lq, m, n_levels, p, 3, generator=gen, dtype=torch.float64) * 1.8 - 0.4).to(dtype)
+        value = torch.rand(n, __POSITIONS__, m, d, generator=gen, dtype=torch.float64).to(dtype) + 0.1
+        loc = (torch.rand(n, lq, m, n_levels, p, __DIMS__, generator=gen, dtype=torch.float64) * 1.8 - 0.4).to(dtype)
         loc[:, 0, :, 0, 0] = 3e9  # int32-overflowing pixel coordinates read zeros
         loc[:, -1, :, -1, -1] = -5e9
         attn = torch.rand(n, lq, m, n_levels, p, generator=gen, dtype=torch.float64).to(dtype)
-        ref = st_deform_attn_reference(value.double(), shapes, loc.double(), attn.double())
-        out = st_deform_attn_triton(value, shapes, loc, attn)
+        ref = reference(value.double(), shapes, loc.double(), attn.double())
+        out = op_triton(value, shapes, loc, attn)
         assert out.dtype == dtype and out.shape == (n, lq, m * d)
         torch.testing.assert_close(out.double(), ref, rtol=tol, atol=tol)
     # non-contiguous inputs (documented silent .contiguous()) and the public op under VIDSEG_OPS_BACKEND=triton
     value_nc = value.transpose(2, 3).contiguous().transpose(2, 3)
-    out = st_deform_attn(value_nc, shapes, loc, attn)
+    out = op(value_nc, shapes, loc, attn)
     torch.testing.assert_close(out.double(), ref, rtol=1e-5, atol=1e-5)
     loc_g = loc.double().requires_grad_()
-    st_deform_attn(value.double(), shapes, loc_g, attn.double()).sum().backward()
+    op(value.double(), shapes, loc_g, attn.double()).sum().backward()
     assert loc_g.grad is not None and loc_g.grad.abs().sum() > 0
-    empty = st_deform_attn_triton(value, shapes, loc[:, :0], attn[:, :0])
+    empty = op_triton(value, shapes, loc[:, :0], attn[:, :0])
     assert empty.shape == (n, 0, m * d)
     print("TRITON-OK")
     """
 )
 
 
-def test_triton_kernel_matches_reference_under_interpreter():
+# op family → (flat spatial shapes, value positions Σ sizes, coordinates per point)
+FAMILIES = {
+    "ms_deform_attn": ("[6, 4, 1, 1, 3, 2]", 6 * 4 + 1 + 3 * 2, 2),
+    "st_deform_attn": ("[3, 4, 5, 1, 1, 1, 2, 3, 2]", 3 * 4 * 5 + 1 + 2 * 3 * 2, 3),
+}
+
+
+def _child(template: str, op: str) -> str:
+    shapes, positions, dims = FAMILIES[op]
+    return (template.replace("__OP__", op).replace("__SHAPES__", shapes)
+            .replace("__POSITIONS__", str(positions)).replace("__DIMS__", str(dims)))
+
+
+@pytest.mark.parametrize("op", sorted(FAMILIES))
+def test_triton_kernel_matches_reference_under_interpreter(op: str) -> None:
     env = dict(os.environ, TRITON_INTERPRET="1", VIDSEG_OPS_BACKEND="triton")
     result = subprocess.run(
-        [sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", _child(CHILD, op)], env=env, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0 and "TRITON-OK" in result.stdout, result.stderr[-3000:]
 
@@ -65,7 +80,7 @@ COMPILE_CHILD = textwrap.dedent(
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
-    from vidseg_common.ops._triton.st_deform_attn import _st_deform_attn_fwd_kernel as kernel
+    from vidseg_common.ops._triton.__OP__ import ___OP___fwd_kernel as kernel
 
     ints = ("n_positions", "n_queries", "head_dim", "n_levels", "n_points")
     for fp, fp64 in (("fp32", False), ("fp64", True), ("bf16", False)):
@@ -81,12 +96,13 @@ COMPILE_CHILD = textwrap.dedent(
 )
 
 
-def test_triton_kernel_compiles_for_sm90(tmp_path):
+@pytest.mark.parametrize("op", sorted(FAMILIES))
+def test_triton_kernel_compiles_for_sm90(op: str, tmp_path) -> None:
     """The real (not interpreted) kernel compiles to a CUDA sm_90 cubin; no GPU is needed for that."""
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["TRITON_CACHE_DIR"] = str(tmp_path)
     result = subprocess.run(
-        [sys.executable, "-c", COMPILE_CHILD], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", _child(COMPILE_CHILD, op)], env=env, capture_output=True, text=True, timeout=300
     )
     if "NO-NVIDIA-BACKEND" in result.stdout:
         pytest.skip("triton has no CUDA backend here")
