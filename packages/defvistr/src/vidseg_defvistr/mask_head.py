@@ -5,7 +5,8 @@ Channel plan for hidden size C (VisTR C=384): input ``C + M`` (memory + M attent
 ``C/4``, ``C/8`` and the DCN output ``C/16`` (24 at C=384). GroupNorm uses 8 groups as in VisTR; for the small
 synthetic widths where a channel count is not divisible by 8 we use ``gcd(8, channels)`` groups (identical at
 C=384). The DCN is DCNv1 (one offset group, offsets from a zero-initialised 1×1 conv, no bias), run with
-``torchvision.ops.deform_conv2d``.
+:class:`~vidseg_defvistr.deform_conv.SampledDeformConv2d` (``torchvision.ops.deform_conv2d``'s operator by
+``grid_sample`` + matmul: same numbers and parameters, ~8× faster backward on CPU).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchvision.ops import DeformConv2d
+
+from vidseg_defvistr.deform_conv import SampledDeformConv2d
 
 
 def _group_norm(channels: int, groups: int = 8) -> nn.GroupNorm:
@@ -77,7 +79,7 @@ class MaskHeadSmallConv(nn.Module):
         self.lay4 = nn.Conv2d(inter[2], inter[3], 3, padding=1)
         self.gn4 = _group_norm(inter[3])
         self.conv_offset = nn.Conv2d(inter[3], 18, 1)
-        self.dcn = DeformConv2d(inter[3], inter[4], 3, padding=1, bias=False)
+        self.dcn = SampledDeformConv2d(inter[3], inter[4], 3, padding=1, bias=False)
         self.gn5 = _group_norm(inter[4])
         self.adapter1 = nn.Conv2d(fpn_dims[0], inter[1], 1)
         self.adapter2 = nn.Conv2d(fpn_dims[1], inter[2], 1)
