@@ -8,6 +8,7 @@ torch's allocator, so on CPU only time is reported; on CUDA the peak allocated m
 Usage::
 
     python benchmarks/defvistr_encoder_scaling.py [--frames 2 4 8 16] [--height 12 --width 20] [--device cpu]
+    python benchmarks/defvistr_encoder_scaling.py --quick    # seconds: C=96, 1 layer, T = 1, 2, 4 (``make bench``)
 """
 
 from __future__ import annotations
@@ -56,7 +57,10 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=32)
     parser.add_argument("--iters", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--quick", action="store_true", help="small sizes: C=96, 1 layer, K=8, T=1,2,4, 6×10 map")
     args = parser.parse_args()
+    if args.quick:
+        args.frames, args.hidden, args.layers, args.points, args.height, args.width = [1, 2, 4], 96, 1, 8, 6, 10
     torch.manual_seed(0)
     print(f"encoder: {args.layers} layers, C={args.hidden}, M=8, K={args.points}, map {args.height}×{args.width}, "
           f"device {args.device}, threads {torch.get_num_threads()}")
