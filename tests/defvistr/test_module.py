@@ -36,3 +36,21 @@ def test_default_lr_groups_and_frozen_bn(tiny_config: dict) -> None:
         assert lr_of[id(param)] == pytest.approx(expected), name
         checked[key] += 1
     assert all(count > 0 for count in checked.values()), checked
+
+
+def test_benchmark_counts_every_op_and_checks_the_clip_length(tiny_config: dict) -> None:
+    """``vidseg-defvistr benchmark``'s numbers: no op without a FLOP formula (STDeformAttn registers one, the
+    mask head's DCN is a counted matmul), FLOPs above the DCN's own share, and a wrong T is refused."""
+    from vidseg_common.engine.benchmark import benchmark_module
+    from vidseg_common.errors import ConfigError
+
+    module = DefVisTRModule(num_classes=5, num_frames=2, num_instances=2, **tiny_config)
+    module.configure_model()
+    result = benchmark_module(module, batch_size=1, num_frames=2, height=64, width=64, warmup=0, iters=1)
+    assert result.uncounted_ops == []
+    dcn = module.model.mask_head.dcn.weight
+    dcn_flops = 2 * dcn.numel() * (2 * 2) * 16 * 16  # per output pixel of the T·N = 4 query-frames at stride 4
+    assert result.flops > dcn_flops > 0
+    assert result.params == sum(p.numel() for p in module.parameters())
+    with pytest.raises(ConfigError, match="num_frames=2"):
+        benchmark_module(module, batch_size=1, num_frames=5, height=64, width=64, warmup=0, iters=1)

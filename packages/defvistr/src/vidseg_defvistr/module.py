@@ -195,5 +195,17 @@ class DefVisTRModule(VidSegModule):
         self._predictions = []
 
     def example_inputs(self, batch_size: int, num_frames: int, height: int, width: int) -> tuple[Any, ...]:
-        """Benchmark inputs: always ``num_frames = model.num_frames`` (queries are laid out for that T)."""
-        return (torch.rand(batch_size, self.model.num_frames, 3, height, width, device=self.device),)
+        """Benchmark inputs ``(B, T, 3, H, W)``; T must be the model's clip length (its queries are laid out for it).
+
+        Raises:
+            ConfigError: ``num_frames`` differs from ``model.num_frames`` (fps would be computed for the wrong T),
+                or H, W are not multiples of 32.
+        """
+        if num_frames != self.model.num_frames:
+            raise ConfigError(
+                f"benchmark --num_frames {num_frames}: this model runs clips of model.num_frames="
+                f"{self.model.num_frames} frames; pass --num_frames {self.model.num_frames}"
+            )
+        if height % 32 or width % 32:
+            raise ConfigError(f"benchmark --height/--width must be multiples of 32 (stride of f32), got {height}×{width}")
+        return (torch.rand(batch_size, num_frames, 3, height, width, device=self.device),)
