@@ -9,9 +9,13 @@ from vidseg_stt.module import STTModule
 
 
 def tiny_module(**overrides) -> STTModule:
-    """STT-PSP18 with a 3-frame memory and small windows (fast on CPU)."""
+    """STT-PSP18 with a 3-frame memory and small windows (fast on CPU).
+
+    The STT output projection is randomly initialised (``stt_zero_init=False``): a zero-initialised block is the
+    identity, which would make the streaming/clip comparisons unable to fail.
+    """
     options = dict(num_classes=5, backbone="resnet18", nsm_radius=1, top_ratio=0.5, key_start=1, key_end=2,
-                   key_expansion=1, num_key_frames=3, num_heads=4)
+                   key_expansion=1, num_key_frames=3, num_heads=4, stt_zero_init=False)
     options.update(overrides)
     return STTModule(**options)
 

@@ -63,3 +63,17 @@ def test_loss_decreases_on_a_tiny_batch(make_stt) -> None:
         losses.append(float(loss.detach()))
     assert losses[-1] < 0.5 * losses[0]
     assert module.stt is not None and module.stt.q_proj.weight.grad is not None  # gradients reach the STT block
+
+
+def test_zero_initialised_block_starts_as_the_per_frame_model(make_stt) -> None:
+    """stt_zero_init: a fresh STT adds exactly zero, so the clip output equals the output without previous frames;
+    the output projection still gets a gradient at once (the block can learn)."""
+    module = make_stt(stt_zero_init=True)
+    frames = torch.randn(1, 4, 3, 32, 32)
+    module.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(module(frames), module(frames[:, -1:]), rtol=0, atol=0)
+    module.train()
+    label = torch.randint(0, 5, (1, 32, 32))
+    module.loss(module(frames), label).backward()
+    assert module.stt is not None and module.stt.expand.weight.grad.abs().sum() > 0

@@ -103,12 +103,12 @@ class STTNet(nn.Module):
     """Encoder → (STT) → decoder on the last frame of a clip.
 
     Args:
-        encoder: frames → ``(N, d_t, h, w)``.
-        decoder: ``(N, d_t, h, w)`` → logits.
+        encoder: frames → ``(N, d_t, h, w)`` (:class:`PSPEncoder` or ``bisenet.BiSeNetEncoder``).
+        decoder: ``(N, d_t, h, w)`` → logits (:class:`FCNDecoder` or ``bisenet.BiSeNetDecoder``).
         stt: the temporal module, or ``None`` for the per-frame baseline.
     """
 
-    def __init__(self, encoder: PSPEncoder, decoder: FCNDecoder, stt: SparseTemporalTransformer | None = None) -> None:
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, stt: SparseTemporalTransformer | None = None) -> None:
         super().__init__()
         self.encoder, self.decoder, self.stt = encoder, decoder, stt
 

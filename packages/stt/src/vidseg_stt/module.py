@@ -3,7 +3,18 @@
 Batches come from ``VSSDataModule``: ``frames (B, T+1, 3, H, W)`` (ImageNet-normalised, annotated frame last)
 and ``label (B, H, W)`` (255 = void). Loss: TDNet's OHEM cross-entropy on the annotated frame (thresh 0.7,
 ``n_min = B·H·W/16``); TDNet's auxiliary and distillation terms are not part of STT's description and are
-not used. Validation: mIoU over the split (``val/miou``, one confusion matrix, vss.md §3.2).
+not used.
+
+Validation (vss.md §3):
+
+* ``val/miou``: mIoU of the annotated frames over the split (one confusion matrix, vss.md §3.2); per-class
+  IoUs as ``val/iou/<trainId>``.
+* ``val/miou_corrupted`` / ``val/miou_clean``: the same on the annotated frames that do / do not lie in a
+  corruption burst (synthetic sets only; flags from :func:`~vidseg_stt.video_eval.synthetic_corruptions`).
+  This is where temporal aggregation should pay off: a corrupted frame's own features are poor, its
+  clean predecessors are not.
+* ``val/tc``: ETC's temporal consistency of *streamed* predictions over each val video's whole snippet
+  (flow backend ``tc_flow``: OpenCV DIS by default, ``gt`` = the synthetic generator's exact flow).
 """
 
 from __future__ import annotations
@@ -15,24 +26,31 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from vidseg_common.data.formats.png import davis_palette, write_index_png
 from vidseg_common.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from vidseg_common.engine.module import VidSegModule
 from vidseg_common.errors import ConfigError, DataError
 from vidseg_common.io import resolve_inside
+from vidseg_common.metrics.tc import TemporalConsistency
 from vidseg_common.metrics.vss import SegmentationIoU
 from vidseg_common.models.losses import OhemCrossEntropy
+from vidseg_stt.bisenet import BiSeNetDecoder, BiSeNetEncoder
 from vidseg_stt.model import FCNDecoder, PSPEncoder, StreamCache, STTNet
 from vidseg_stt.stt import SparseTemporalTransformer
+from vidseg_stt.video_eval import VideoTC, synthetic_corruptions
 
 
 class STTModule(VidSegModule):
-    """STT-PSP (``use_stt: true``) or the per-frame PSPNet baseline (``use_stt: false``).
+    """STT-PSP / STT-BiSe (``use_stt: true``) or the per-frame image model (``use_stt: false``).
 
     Args:
         num_classes: 19 (Cityscapes) or 11 (CamVid).
-        backbone: timm ResNet name of the encoder (``resnet18`` = PSP18, ``resnet101`` = PSP101).
+        encoder: ``psp`` (PSPNet split, :class:`PSPEncoder` + :class:`FCNDecoder`) or ``bisenet`` (BiSeNet split,
+            :mod:`vidseg_stt.bisenet`; ``output_stride``, ``ppm_bins`` and ``decoder_*`` then do not apply).
+        backbone: timm ResNet name of the encoder (``resnet18`` = PSP18/BiSe18, ``resnet34`` = BiSe34,
+            ``resnet101`` = PSP101).
         pretrained: ``False``, ``True`` (timm download) or a local weights file.
         output_stride: encoder output stride (8 as in PSPNet/TDNet).
         ppm_bins: pyramid pooling bins.
@@ -50,9 +68,13 @@ class STTModule(VidSegModule):
         key_expansion: ``ε`` (Table 3: 1).
         num_key_frames: ``T`` (7, derived from Table 3).
         full_attention: Table 3's full-key row (all ``T·h·w`` keys).
+        stt_zero_init: start the STT output projection at zero (the block starts as the identity).
         ohem_thresh: OHEM probability threshold.
         ohem_min_fraction: OHEM keeps at least this fraction of the batch's pixels (TDNet: 1/16).
         ignore_index: void label.
+        tc_flow: flow backend of ``val/tc`` (``dis``, ``gt``) or ``None`` to skip TC.
+        tc_mode: ``etc`` (ETC's ``eval_tc.py``) or ``clean`` (nearest warp, occlusion check off without back flow).
+        tc_max_videos: TC on the first ``tc_max_videos`` val videos only (``None``: all).
         predict_dir: folder of the label PNGs written by ``predict`` (default
             ``<trainer.default_root_dir>/predictions``).
         **kwargs: optimizer / scheduler / bn_mode / bn_scope of :class:`VidSegModule`.
@@ -61,6 +83,7 @@ class STTModule(VidSegModule):
     def __init__(
         self,
         num_classes: int = 19,
+        encoder: str = "psp",
         backbone: str = "resnet18",
         pretrained: bool | str = False,
         output_stride: int = 8,
@@ -79,9 +102,13 @@ class STTModule(VidSegModule):
         key_expansion: int = 1,
         num_key_frames: int = 7,
         full_attention: bool = False,
+        stt_zero_init: bool = True,
         ohem_thresh: float = 0.7,
         ohem_min_fraction: float = 1 / 16,
         ignore_index: int = 255,
+        tc_flow: str | None = "dis",
+        tc_mode: str = "etc",
+        tc_max_videos: int | None = None,
         predict_dir: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -90,18 +117,32 @@ class STTModule(VidSegModule):
             raise ConfigError(f"model.num_classes must be >= 2, got {num_classes}")
         if not 0.0 < ohem_min_fraction <= 1.0:
             raise ConfigError(f"model.ohem_min_fraction must lie in (0, 1], got {ohem_min_fraction}")
-        self.backbone = PSPEncoder(backbone, pretrained, output_stride, ppm_bins)
+        if encoder not in ("psp", "bisenet"):
+            raise ConfigError(f"model.encoder must be 'psp' or 'bisenet', got {encoder!r}")
+        psp = encoder == "psp"
+        self.backbone: nn.Module = (PSPEncoder(backbone, pretrained, output_stride, ppm_bins) if psp
+                                    else BiSeNetEncoder(backbone, pretrained))
         stt = None
         if use_stt:
             stt = SparseTemporalTransformer(
                 self.backbone.out_channels, reduction, num_heads, ffn_dim, stt_dropout, nsm_radius, top_ratio,
-                key_start, key_end, key_expansion, num_key_frames, full_attention)
+                key_start, key_end, key_expansion, num_key_frames, full_attention, stt_zero_init)
         self.stt = stt
-        self.decoder = FCNDecoder(self.backbone.out_channels, num_classes, decoder_channel_down, decoder_dropout)
+        self.decoder: nn.Module = (
+            FCNDecoder(self.backbone.out_channels, num_classes, decoder_channel_down, decoder_dropout) if psp
+            else BiSeNetDecoder(self.backbone.out_channels, num_classes))
         self.num_classes, self.ignore_index = num_classes, ignore_index
         self.ohem_thresh, self.ohem_min_fraction = ohem_thresh, ohem_min_fraction
         self.predict_dir = predict_dir
+        if tc_flow not in (None, "dis", "gt") or tc_mode not in ("etc", "clean"):
+            raise ConfigError(f"model.tc_flow must be dis, gt or null and tc_mode etc or clean, got {tc_flow!r}, {tc_mode!r}")
+        self.tc_flow, self.tc_mode, self.tc_max_videos = tc_flow, tc_mode, tc_max_videos
         self.val_iou = SegmentationIoU(num_classes, ignore_index=ignore_index)
+        self.val_iou_corrupted = SegmentationIoU(num_classes, ignore_index=ignore_index)
+        self.val_iou_clean = SegmentationIoU(num_classes, ignore_index=ignore_index)
+        self.val_tc = TemporalConsistency(num_classes, mode=tc_mode)  # type: ignore[arg-type]
+        self._corruptions: dict[str, set[int]] | None = None
+        self._video_tc: VideoTC | None = None
 
     @property
     def net(self) -> STTNet:
@@ -135,12 +176,60 @@ class STTModule(VidSegModule):
         self.log("val/loss", self.loss(logits, label), on_epoch=True, batch_size=logits.shape[0], sync_dist=True)
         pred = logits.argmax(1)
         self.val_iou.update(pred, label)
+        corruptions = self._val_corruptions()
+        if corruptions:
+            flags = torch.tensor([0 in corruptions.get(m["sample"], ()) for m in batch["meta"]], device=pred.device)
+            self.val_iou_corrupted.update(pred[flags], label[flags])
+            self.val_iou_clean.update(pred[~flags], label[~flags])
         return {"pred": pred}
 
     def on_validation_epoch_end(self) -> None:
         result = self.val_iou.compute()
         self.log("val/miou", result["mIoU"].float().nan_to_num(0.0), sync_dist=False)
-        self.val_iou.reset()
+        for c, iou in enumerate(result["IoU"].tolist()):
+            if iou == iou:  # classes present in GT or prediction
+                self.log(f"val/iou/{c}", float(iou), sync_dist=False)
+        if self._val_corruptions():
+            for name, metric in (("corrupted", self.val_iou_corrupted), ("clean", self.val_iou_clean)):
+                miou = metric.compute()["mIoU"].float()
+                if not miou.isnan():  # the group has samples
+                    self.log(f"val/miou_{name}", miou, sync_dist=False)
+        for metric in (self.val_iou, self.val_iou_corrupted, self.val_iou_clean):
+            metric.reset()
+        video_tc = self._validation_videos()
+        if video_tc is not None and not self.trainer.sanity_checking:
+            rank, world = self.trainer.global_rank, self.trainer.world_size
+            augment = self.trainer.datamodule.datasets["val"].augment
+            video_tc.evaluate(self.stream_step, lambda frames: augment(frames)[0].to(self.device), self.val_tc,
+                              video_tc.stems[rank::world])
+            self.log("val/tc", self.val_tc.compute()["TC"].float(), sync_dist=False)
+            self.val_tc.reset()
+
+    def _val_dataset(self) -> Any:
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        datasets = getattr(datamodule, "datasets", {})
+        return datamodule, datasets.get("val")
+
+    def _val_corruptions(self) -> dict[str, set[int]]:
+        """Corrupted frames of the synthetic val split (``{}`` for real data or without a datamodule)."""
+        if self._corruptions is None:
+            datamodule, dataset = self._val_dataset()
+            self._corruptions = {}
+            if dataset is not None and hasattr(datamodule, "resolved_root"):
+                self._corruptions = synthetic_corruptions(datamodule.resolved_root(), dataset.reader.split)
+        return self._corruptions
+
+    def _validation_videos(self) -> VideoTC | None:
+        """The TC evaluator of the val videos (``None`` when TC is off or there is no VSS datamodule)."""
+        if self.tc_flow is None:
+            return None
+        if self._video_tc is None:
+            datamodule, dataset = self._val_dataset()
+            if dataset is None or not hasattr(datamodule, "resolved_root"):
+                return None
+            self._video_tc = VideoTC(dataset.reader, datamodule.resolved_root(), self.tc_flow, self.num_classes,
+                                     self.tc_mode, self.tc_max_videos)  # type: ignore[arg-type]
+        return self._video_tc
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[str]:
         """Write the annotated frame's prediction as ``<predict_dir>/<sample>.png`` (trainIds, palette PNG).

@@ -16,7 +16,10 @@ frames' maps (farthest first) are keys = values.
 4. **Post-LN block**: ``X = LN(q + W^O·MH)``, ``out = LN(X + FFN(X))`` with ``FFN = ReLU(X W1 + b1) W2 + b2``;
    the hidden width defaults to ``d̂`` as printed (a knob).
 5. **Back to the map** [choice, vss.md §1.4]: a linear ``d → d_t`` projection is *added* to the query feature
-   at the selected positions; the other positions pass through unchanged.
+   at the selected positions; the other positions pass through unchanged. With ``zero_init=True`` (our
+   choice; the paper gives no initialisation) this projection starts at zero, so a freshly inserted block is
+   the identity and the network starts as its per-frame image model (a residual branch that cannot hurt at
+   step 0; its weight still gets a gradient at once).
 
 No positional encoding (the windows are location-aligned), dropout 0.1, 8 heads, 1 layer (vss.md §1.4 picks).
 """
@@ -48,6 +51,7 @@ class SparseTemporalTransformer(nn.Module):
         key_expansion: ``ε`` of Eq. 5 (default 1).
         num_key_frames: ``T``, previous frames attended to (7, derived from Table 3).
         full_attention: attend to all ``T·h·w`` keys (Table 3's full-key row) instead of the windows.
+        zero_init: initialise the ``d → d_t`` output projection to zero (the block starts as the identity).
     """
 
     def __init__(
@@ -64,6 +68,7 @@ class SparseTemporalTransformer(nn.Module):
         key_expansion: int = 1,
         num_key_frames: int = 7,
         full_attention: bool = False,
+        zero_init: bool = True,
     ) -> None:
         super().__init__()
         if reduction < 1 or in_channels % reduction:
@@ -91,6 +96,9 @@ class SparseTemporalTransformer(nn.Module):
         self.ffn = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(hidden, dim))
         self.dropout = nn.Dropout(dropout)
         self.expand = nn.Linear(dim, in_channels)
+        if zero_init:
+            nn.init.zeros_(self.expand.weight)
+            nn.init.zeros_(self.expand.bias)
 
     def num_keys(self, height: int, width: int, num_frames: int | None = None) -> int:
         """Keys per query ``n_k`` (Table 3's "key size") for ``num_frames`` (default ``T``) maps of ``h×w``."""

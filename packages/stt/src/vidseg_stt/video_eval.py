@@ -1,0 +1,138 @@
+"""Whole-video evaluation helpers of STT: streaming predictions for TC, flows, synthetic corruption flags.
+
+* :func:`stream_predictions`: each frame of a video is encoded once and fed to ``STTNet.stream_step`` (the
+  paper's cached-feature inference); returns the arg-max class ids of every frame.
+* :class:`VideoTC`: temporal consistency (``vidseg_common.metrics.TemporalConsistency``, ETC mode by default)
+  of streamed predictions over whole Cityscapes snippets / CamVid videos of a reader, with the flow from a
+  backend of :mod:`vidseg_common.metrics.flow` (DIS by default, ``gt`` = the generator's ``.flo`` files).
+  Flows do not change between validation epochs and are cached in memory.
+* :func:`synthetic_corruptions`: which frames of a synthetic Cityscapes-layout set carry a corruption burst.
+  The generator does not write this down, so it is recomputed by replaying the generator's seeded random
+  stream (scene sampling, then ``apply_corruptions`` on a blank video of the same shape); a test checks the
+  replay against the rendered frames.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vidseg_common.data.formats.cityscapes_sequence import SNIPPET_AFTER, SNIPPET_BEFORE, make_stem
+from vidseg_common.data.synthetic.config import SyntheticConfig
+from vidseg_common.data.synthetic.generator import SPLITS
+from vidseg_common.data.synthetic.render import apply_corruptions
+from vidseg_common.data.synthetic.scenes import sample_semantic_scene
+from vidseg_common.errors import ConfigError, DataError
+from vidseg_common.metrics.flow import DISFlow, GroundTruthFlow
+from vidseg_common.metrics.tc import Mode, TemporalConsistency
+
+FlowFn = Callable[[str, str, np.ndarray, np.ndarray], np.ndarray]
+
+
+@torch.no_grad()
+def stream_predictions(step: Callable[[torch.Tensor, list], torch.Tensor], frames: torch.Tensor,
+                       size: tuple[int, int]) -> torch.Tensor:
+    """Class ids of every frame of a video, predicted as a stream.
+
+    Args:
+        step: ``stream_step(frame (1, 3, H', W'), cache) → logits (1, K, H', W')``.
+        frames: ``(N, 3, H', W')`` normalised (and padded) frames in time order.
+        size: ``(H, W)`` of the original frames; the bottom/right padding is cropped.
+
+    Returns:
+        ``(N, H, W)`` long class ids.
+    """
+    cache: list = []
+    preds = [step(frame[None], cache)[0].argmax(0)[: size[0], : size[1]] for frame in frames]
+    return torch.stack(preds)
+
+
+def flow_backend(name: str, root: Path) -> FlowFn:
+    """``"dis"`` (OpenCV DIS medium, the default of the paper-protocol TC) or ``"gt"`` (``<root>/flow``)."""
+    if name == "dis":
+        return DISFlow("medium")
+    if name == "gt":
+        if not (root / "flow").is_dir():
+            raise ConfigError(f"model.tc_flow=gt but {root / 'flow'} does not exist (only synthetic sets have GT flow)")
+        return GroundTruthFlow(root / "flow")
+    raise ConfigError(f"model.tc_flow must be 'dis', 'gt' or null, got {name!r}")
+
+
+class VideoTC:
+    """TC of streamed predictions over the videos of a VSS reader.
+
+    Args:
+        reader: a ``CityscapesSequenceReader`` (or any reader with ``samples``, ``offset_range``,
+            ``frame_stem``, ``read_frame``).
+        root: dataset root (for the ``gt`` flow backend).
+        flow: ``"dis"`` or ``"gt"``.
+        num_classes: classes of the TC confusion.
+        mode: ``"etc"`` (ETC's ``eval_tc.py``) or ``"clean"``.
+        max_videos: evaluate only the first ``max_videos`` samples (``None``: all).
+    """
+
+    def __init__(self, reader: Any, root: Path, flow: str = "dis", num_classes: int = 19, mode: Mode = "etc",
+                 max_videos: int | None = None) -> None:
+        self.reader, self.flow = reader, flow_backend(flow, Path(root))
+        self.num_classes, self.mode = num_classes, mode
+        stems = reader.samples()
+        self.stems = stems if max_videos is None else stems[:max_videos]
+        self._flows: dict[str, torch.Tensor] = {}
+
+    def video(self, stem: str) -> tuple[np.ndarray, torch.Tensor]:
+        """Frames ``(N, H, W, 3) uint8`` of a sample's whole snippet and its forward flows ``(N−1, H, W, 2)``."""
+        lo, hi = self.reader.offset_range(stem)
+        frames = np.stack([self.reader.read_frame(stem, o) for o in range(lo, hi + 1)])
+        if stem not in self._flows:
+            names = [self.reader.frame_stem(stem, o) for o in range(lo, hi)]
+            flows = [self.flow(stem, name, frames[i], frames[i + 1]) for i, name in enumerate(names)]
+            self._flows[stem] = torch.from_numpy(np.stack(flows))
+        return frames, self._flows[stem]
+
+    def evaluate(self, step: Callable[[torch.Tensor, list], torch.Tensor], transform: Callable[[np.ndarray], torch.Tensor],
+                 metric: TemporalConsistency, stems: list[str] | None = None) -> None:
+        """Stream every video of ``stems`` (default all) through ``step`` and add its pairs to ``metric``.
+
+        Args:
+            step: ``stream_step`` of the model.
+            transform: ``(N, H, W, 3) uint8`` → ``(N, 3, H', W')`` normalised tensor on the model's device.
+            metric: the TC accumulator.
+            stems: a subset (e.g. this rank's share under DDP).
+        """
+        for stem in self.stems if stems is None else stems:
+            frames, flows = self.video(stem)
+            preds = stream_predictions(step, transform(frames), frames.shape[1:3])
+            metric.update(preds.cpu(), flows)
+
+
+def synthetic_corruptions(root: str | Path, split: str) -> dict[str, set[int]]:
+    """Corrupted frames of a synthetic Cityscapes-layout split: sample stem → offsets from its annotated frame.
+
+    Returns ``{}`` when ``root`` is not a synthetic Cityscapes-layout set (no ``synthetic.json``).
+    """
+    record = Path(root) / "synthetic.json"
+    if not record.is_file():
+        return {}
+    try:
+        cfg = SyntheticConfig(**json.loads(record.read_text())["config"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise DataError(f"{record}: not a synthetic-generator record ({err})") from err
+    if cfg.layout != "cityscapes" or split not in SPLITS["cityscapes"] or cfg.corruption_prob == 0:
+        return {}
+    split_index = SPLITS["cityscapes"].index(split)
+    count = (cfg.num_videos, cfg.num_val_videos)[split_index]
+    city = "aachen" if split == "train" else "frankfurt"
+    num_frames = SNIPPET_BEFORE + SNIPPET_AFTER + 1
+    out = {}
+    for index in range(count):
+        rng = np.random.default_rng([cfg.seed, split_index, index, 0])  # as layouts.render_semantic_video
+        sample_semantic_scene(rng, cfg, num_frames)
+        blank = np.zeros((num_frames, cfg.height, cfg.width, 3), dtype=np.uint8)
+        applied = apply_corruptions(blank, rng, cfg.corruption_prob, cfg.corruption_length)
+        out[make_stem(city, index, SNIPPET_BEFORE)] = {t - SNIPPET_BEFORE for t, _ in applied}
+    return out
