@@ -1,4 +1,5 @@
-"""``vidseg-stt fit`` on a tiny synthetic Cityscapes-layout set records an MLflow run with ``val/miou``."""
+"""``vidseg-stt fit`` on a tiny synthetic Cityscapes-layout set records an MLflow run with ``val/miou``, the
+mIoU of corrupted annotated frames and the TC of streamed predictions; ``predict`` writes label PNGs."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def test_fit_then_predict(tmp_path: Path, mlflow_uri: str, monkeypatch: pytest.M
     data_args = ["-c", str(repo / "experiments/_base/trainer_cpu.yaml"), "-c", str(repo / "experiments/stt/synthetic.yaml"),
                  "--data.init_args.cache_dir", str(tmp_path / "cache"), "--data.init_args.num_workers", "0",
                  "--data.init_args.batch_size", "2", "--data.init_args.num_previous", "2",
-                 "--data.init_args.synthetic", '{"num_videos": 2, "num_val_videos": 1, "height": 36, "width": 60}', "--data.init_args.pad_divisor", "8"]
+                 "--data.init_args.synthetic", '{"num_videos": 2, "num_val_videos": 1, "height": 36, "width": 60, "corruption_prob": 1.0}', "--data.init_args.pad_divisor", "8"]
     main(["fit", *data_args, "--model.num_key_frames", "2", "--model.nsm_radius", "1",
           "--trainer.max_steps", "2", "--trainer.max_epochs", "2", "--trainer.log_every_n_steps", "1", "--trainer.check_val_every_n_epoch", "1",
           "--trainer.default_root_dir", str(tmp_path / "out")])
@@ -27,6 +28,10 @@ def test_fit_then_predict(tmp_path: Path, mlflow_uri: str, monkeypatch: pytest.M
     assert run.info.status == "FINISHED"
     assert run.data.params["use_stt"] == "True" and run.data.params["num_key_frames"] == "2"
     assert 0.0 <= run.data.metrics["val/miou"] <= 1.0
+    # every frame is corrupted: the corrupted subset is the whole split, there is no clean subset
+    assert run.data.metrics["val/miou_corrupted"] == run.data.metrics["val/miou"]
+    assert "val/miou_clean" not in run.data.metrics
+    assert 0.0 <= run.data.metrics["val/tc"] <= 1.0  # DIS flow over the 30 streamed frames of the val snippet
     assert len(client.get_metric_history(run.info.run_id, "train/loss_step")) == 2
     assert len(client.get_metric_history(run.info.run_id, "val/miou")) == 2
     assert Path(run.data.tags["checkpoint/last"]).is_file()
