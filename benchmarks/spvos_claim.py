@@ -1,0 +1,151 @@
+"""SpVOS's claim in shape: triple-sparse vs non-sparse STCN on the same synthetic data and training budget.
+
+Reports, on the held-out (val) synthetic DAVIS videos, whole-video inference with the model's protocol
+(mixed processing, memory every 5 frames, top-k 20):
+
+* executed convolution FLOPs of the layers the triple model sparsifies (Q + D), per frame, and their ratio
+  (SpVOS: 128.42 / 220.62 G overall, Table IV Q 24.13/36.00 G, D 86.83/167.16 G); gate FLOPs listed apart;
+* Table IV style executed conv GFLOPs per frame of the query encoder (Q), memory encoder (M), decoder (D);
+* J&F (davis2017-evaluation protocol, :class:`JandF`);
+* CPU inference fps of both models measured in one run (alternating videos, same threads);
+* the skip / reuse / compute split per sparse layer and overall (Fig. 5: 66.1 % skip, 23.8 % reuse).
+
+    # after the two fits of experiments/spvos/synthetic.yaml (--model.gate triple / none):
+    python benchmarks/spvos_claim.py --triple-ckpt outputs/spvos/fit_triple/checkpoints/last.ckpt \\
+        --dense-ckpt outputs/spvos/fit_none/checkpoints/last.ckpt
+    python benchmarks/spvos_claim.py --quick     # < 1 min smoke: tiny models trained 4 steps each
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from vidseg_common.data.datamodules.vos import VOSDataModule
+from vidseg_common.metrics.jandf import JandF
+from vidseg_spvos.flops import ConvFlopCounter
+from vidseg_spvos.inference import segment_video
+from vidseg_spvos.module import SpVOSModule
+
+REPO = Path(__file__).resolve().parents[1]
+QUICK_MODEL = dict(key_backbone="resnet18", value_dim=32, decoder_channels=(32, 16, 16), boot_start=100, boot_end=200)
+QUICK_DATA = dict(num_videos=4, num_val_videos=2, num_frames=8, height=32, width=48)
+
+
+def build_datamodule(config: Path, quick: bool, cache_dir: str | None) -> VOSDataModule:
+    """The DataModule of ``config`` (the same cached synthetic set the fit used)."""
+    init = dict(yaml.safe_load(config.read_text())["data"]["init_args"])
+    init.update(num_workers=0, cache_dir=cache_dir)
+    if quick:
+        init.update(synthetic={**init.get("synthetic", {}), **QUICK_DATA}, crop_size=[32, 32], batch_size=2)
+    dm = VOSDataModule(**init)
+    dm.setup("fit")
+    return dm
+
+
+def quick_train(gate: str, dm: VOSDataModule, steps: int) -> SpVOSModule:
+    """A tiny model trained ``steps`` AdamW steps (smoke path of ``--quick``)."""
+    torch.manual_seed(0)
+    module = SpVOSModule(gate=gate, **QUICK_MODEL)
+    opt = torch.optim.AdamW(module.parameters(), lr=1e-3)
+    batches = list(dm.train_dataloader())
+    for step in range(steps):
+        loss = module.compute_loss(batches[step % len(batches)], step)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return module.eval()
+
+
+def evaluate(modules: dict[str, SpVOSModule], videos: list[dict[str, Any]], selected: set[str]) -> dict[str, dict]:
+    """Inference of every model on every video, alternating models per video; J&F, FLOPs, time."""
+    results = {name: {"jf": JandF(), "time": 0.0, "frames": 0, "counter": ConvFlopCounter(m.net, selected)}
+               for name, m in modules.items()}
+    for module in modules.values():
+        for layer in module.net.sparse_layers.values():
+            layer.reset_statistics()
+    for batch in videos:
+        meta = batch["meta"][0]
+        first = {o: 0 for o in range(1, int(batch["num_objects"][0]) + 1)}
+        height, width = (int(v) for v in meta["size"])
+        for name, module in modules.items():
+            res = results[name]
+            with res["counter"]:
+                start = time.perf_counter()
+                pred = segment_video(module.net, batch["frames"][0], batch["masks"][0], first, module.strategy,
+                                     module.mem_every, module.top_k, meta["video"])
+                res["time"] += time.perf_counter() - start
+            res["frames"] += pred.shape[0]
+            res["jf"].update(pred[:, :height, :width], batch["masks"][0, :, :height, :width], meta["video"])
+    return results
+
+
+def split_table(module: SpVOSModule) -> list[tuple[str, float, float, float]]:
+    rows = []
+    for name, layer in module.net.sparse_layers.items():
+        stats = layer.statistics()
+        rows.append((name, stats["skip_fraction"], stats["reuse_fraction"], stats["compute_fraction"]))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, default=REPO / "experiments/spvos/synthetic.yaml")
+    parser.add_argument("--triple-ckpt", type=Path)
+    parser.add_argument("--dense-ckpt", type=Path)
+    parser.add_argument("--quick", action="store_true", help="tiny models, 4 training steps each, tiny data")
+    parser.add_argument("--cache-dir", default=None, help="synthetic cache (default: the repository's)")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    dm = build_datamodule(args.config, args.quick, args.cache_dir)
+    if args.quick:
+        modules = {"triple": quick_train("triple", dm, 4), "non-sparse": quick_train("none", dm, 4)}
+    else:
+        if args.triple_ckpt is None or args.dense_ckpt is None:
+            parser.error("give --triple-ckpt and --dense-ckpt (fits of the config), or --quick")
+        modules = {name: SpVOSModule.load_from_checkpoint(path, map_location="cpu").eval()
+                   for name, path in (("triple", args.triple_ckpt), ("non-sparse", args.dense_ckpt))}
+    triple = modules["triple"]
+    selected = set(triple.net.sparse_layers)
+    videos = list(dm.val_dataloader())
+    with torch.inference_mode():
+        segment_video(triple.net, videos[0]["frames"][0, :3], videos[0]["masks"][0, :3], {1: 0})  # warm-up
+        results = evaluate(modules, videos, selected)
+
+    print(f"SpVOS claim on {len(videos)} held-out synthetic videos ({sum(r['frames'] for r in results.values()) // 2} "
+          f"frames), {args.threads} threads, {'quick' if args.quick else 'checkpoints'}; sparsified layers: "
+          f"{len(selected)} ({', '.join(triple.net.sparse_modules)})")
+    header = f"{'model':<11}{'J&F':>7}{'Q+D sparsified GFLOP/f':>24}{'gate GFLOP/f':>14}{'Q':>8}{'M':>8}{'D':>8}{'fps':>8}"
+    print(header)
+    for name, res in results.items():
+        counter, frames = res["counter"], res["frames"]
+        gate = sum(counter.gate_by_part.values())
+        jf = float(res["jf"].compute()["J&F-Mean"])
+        parts = [counter.by_part.get(p, 0.0) / frames / 1e9 for p in ("Q", "M", "D")]
+        print(f"{name:<11}{jf:>7.3f}{counter.selected / frames / 1e9:>24.4f}{gate / frames / 1e9:>14.4f}"
+              f"{parts[0]:>8.4f}{parts[1]:>8.4f}{parts[2]:>8.4f}{frames / res['time']:>8.2f}")
+        res["jf_value"] = jf
+    t, d = results["triple"], results["non-sparse"]
+    print(f"executed conv FLOPs in the sparsified layers, triple / non-sparse: "
+          f"{t['counter'].selected / d['counter'].selected:.3f} (target ≤ 0.60)")
+    print(f"J&F difference (triple − non-sparse): {100 * (t['jf_value'] - d['jf_value']):+.2f} points (target ≥ −3)")
+    print(f"CPU fps ratio (triple / non-sparse): {(t['frames'] / t['time']) / (d['frames'] / d['time']):.3f} (target > 1)")
+    print("\nskip / reuse / compute per sparse layer (sparse frames only; Fig. 5)")
+    rows = split_table(triple)
+    for name, skip, reuse, compute in rows:
+        print(f"  {name:<52}{skip:>7.1%}{reuse:>8.1%}{compute:>8.1%}")
+    pixels = {k: sum(layer.pixel_counts[k] for layer in triple.net.sparse_layers.values())
+              for k in ("skip", "reuse", "compute")}
+    total = max(1, sum(pixels.values()))
+    print(f"  {'all layers (pixel-weighted)':<52}{pixels['skip'] / total:>7.1%}{pixels['reuse'] / total:>8.1%}"
+          f"{pixels['compute'] / total:>8.1%}   (paper: 66.1 % skip, 23.8 % reuse)")
+
+
+if __name__ == "__main__":
+    main()
