@@ -1,29 +1,143 @@
-"""``make demo``: the end-to-end path that exists today, on a fresh clone, in about a minute.
+"""``make demo``: train every installed paper on its synthetic set, score a baseline, compare all in MLflow.
 
-1. ``vidseg synth``: a small synthetic DAVIS-2017 dataset (full occlusions, camera motion, corruption bursts);
-2. a "copy the first-frame mask" baseline writes DAVIS-layout predictions for the val split;
-3. ``vidseg eval davis`` scores them with the official-parity J&F;
-4. the score is logged to MLflow (the repository's sqlite store) and printed as a table.
+Steps (progress lines say which step is running and the elapsed time):
 
-Paper training joins this script as the paper packages land (issue "experiments: make demo").
+1. the synthetic datasets of every installed paper's ``experiments/<paper>/synthetic.yaml`` are generated
+   (once; through the config's own DataModule, into the same cache the training runs read);
+2. the "copy the first-frame mask" VOS baseline is written for the DAVIS-layout validation videos, scored
+   by ``vidseg eval davis`` and logged as a run (paper ``baseline``), with ``vidseg visualize`` overlays;
+3. for each installed paper (sstvos, spvos, defvistr, seqformer, stt)::
+
+       vidseg-<paper> fit -c experiments/_base/trainer_cpu.yaml -c experiments/_base/mlflow.yaml \\
+           -c experiments/<paper>/synthetic.yaml  <the demo budget of DEMO_BUDGETS>
+
+   in the MLflow experiment ``demo`` (tag ``demo_session`` = this invocation), with
+   :class:`~vidseg_common.engine.callbacks.BenchmarkOnFitEnd` so that params / FLOPs / fps are logged into the
+   run. A paper that fails is reported (with the last error line; full log in ``outputs/demo/<paper>.log``)
+   and the others still run; a paper that is not installed is listed as such;
+4. ``vidseg compare --experiment demo --tag demo_session=…`` prints one table and writes
+   ``outputs/demo/compare.csv`` and ``compare.png``.
+
+The demo budgets are short (one validation at the end of a few epochs) so that the five papers fit in about
+20 minutes on 2 CPU cores: the numbers show that each pipeline trains, validates, benchmarks and logs, not
+the papers' accuracy (see each synthetic.yaml for the longer budget it was tuned with).
+MLflow store: ``$MLFLOW_TRACKING_URI`` if set, else ``<repo>/mlflow.db``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
+import importlib
+import importlib.util
 import json
+import os
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+PAPERS = ("sstvos", "spvos", "defvistr", "seqformer", "stt")
+
+DEMO_BUDGETS: dict[str, list[str]] = {
+    # steps = epochs × (training videos / batch size); validation (whole videos, the paper's metric) once at the end
+    "sstvos": ["--trainer.max_epochs", "4", "--trainer.check_val_every_n_epoch", "4"],        # 40 steps
+    "spvos": ["--trainer.max_epochs", "6", "--trainer.check_val_every_n_epoch", "6"],         # 72 steps
+    "defvistr": ["--trainer.max_epochs", "8", "--trainer.check_val_every_n_epoch", "8"],      # 128 steps
+    "seqformer": ["--trainer.max_epochs", "3", "--trainer.check_val_every_n_epoch", "3"],     # 96 steps
+    "stt": ["--trainer.max_epochs", "10", "--trainer.check_val_every_n_epoch", "10"],         # 120 steps
+}
+"""Per-paper CLI overrides of the demo budget (added after the config files, so they win)."""
+
+BENCHMARK_INPUTS: dict[str, tuple[int, int, int]] = {
+    "sstvos": (5, 96, 160), "spvos": (5, 64, 96), "defvistr": (4, 96, 160), "seqformer": (3, 96, 128),
+    "stt": (4, 64, 128),
+}
+"""(frames, height, width) of the end-of-fit benchmark: the synthetic frame size and each model's clip length."""
+
+
+class Clock:
+    """Elapsed time since the demo started, as ``12m05s``."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __str__(self) -> str:
+        return _duration(time.perf_counter() - self.start)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m{secs:02d}s"
+
+
+def installed(paper: str) -> bool:
+    """Whether ``vidseg_<paper>`` is importable and runnable as ``python -m vidseg_<paper>``."""
+    return importlib.util.find_spec(f"vidseg_{paper}.__main__") is not None
+
+
+def stream(command: list[str], log_path: Path, env: dict[str, str]) -> tuple[int, str]:
+    """Run ``command``, echo its output live, keep it in ``log_path``; returns (exit code, last error line)."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    tail = b""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert process.stdout is not None
+        while chunk := os.read(process.stdout.fileno(), 65536):
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+            log.write(chunk)
+            tail = (tail + chunk)[-20000:]
+        code = process.wait()
+    lines = [ln.strip() for ln in tail.decode(errors="replace").replace("\r", "\n").splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "error" in ln.lower() or "exception" in ln.lower()]
+    return code, (errors or lines or ["(no output)"])[-1][:300]
+
+
+@contextlib.contextmanager
+def maybe_lock(path: Path | None) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (to serialise timed runs on a shared machine), or nothing."""
+    if path is None:
+        yield
+        return
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _vidseg(*args: str) -> None:
-    command = [sys.executable, "-m", "vidseg_common.tools.main", *args]
     print("$ vidseg " + " ".join(args), flush=True)
-    if subprocess.run(command).returncode != 0:
-        raise SystemExit(f"demo: `vidseg {args[0]}` failed (see the message above)")
+    if subprocess.run([sys.executable, "-m", "vidseg_common.tools.main", *args], cwd=ROOT).returncode != 0:
+        raise RuntimeError(f"`vidseg {args[0]}` failed (see the message above)")
+
+
+def paper_config(paper: str) -> Path:
+    return ROOT / "experiments" / paper / "synthetic.yaml"
+
+
+def generate_datasets(papers: list[str]) -> dict[str, Path]:
+    """Generate (or find cached) the synthetic set of each paper's config; ``{paper: dataset root}``."""
+    import yaml
+
+    from vidseg_common.data.synthetic.cache import synthetic_root
+
+    roots: dict[str, Path] = {}
+    for paper in papers:
+        data = yaml.safe_load(paper_config(paper).read_text()).get("data", {})
+        module_name, _, class_name = data["class_path"].rpartition(".")
+        datamodule_class = getattr(importlib.import_module(module_name), class_name)
+        datamodule = datamodule_class(**data.get("init_args", {}))
+        start = time.perf_counter()
+        roots[paper] = synthetic_root(datamodule.synthetic)
+        print(f"  {paper}: {datamodule.synthetic.layout} set at {roots[paper]} ({time.perf_counter() - start:.1f} s)",
+              flush=True)
+    return roots
 
 
 def copy_first_frame(gt_root: Path, out: Path, videos: list[str]) -> None:
@@ -37,50 +151,109 @@ def copy_first_frame(gt_root: Path, out: Path, videos: list[str]) -> None:
             write_index_png(out / video / frame.name, first)
 
 
+def run_baseline(davis_root: Path, out: Path, session: str) -> None:
+    """Copy-first-frame predictions on the DAVIS-layout val split, scored, visualised and logged to MLflow."""
+    import mlflow
+
+    predictions, scores = out / "copy_first_frame", out / "copy_first_frame.json"
+    videos = (davis_root / "ImageSets" / "2017" / "val.txt").read_text().split()
+    copy_first_frame(davis_root, predictions, videos)
+    _vidseg("eval", "davis", "--gt", str(davis_root), "--results", str(predictions), "--json", str(scores), "--quiet")
+    _vidseg("visualize", "vos", "--pred", str(predictions), "--images", str(davis_root), "--out", str(out / "viz"),
+            "--max-videos", "2")
+    summary = json.loads(scores.read_text())["global"]
+    from vidseg_common.engine.mlflow import default_tracking_uri
+
+    mlflow.set_tracking_uri(default_tracking_uri())
+    mlflow.set_experiment("demo")
+    tags = {"paper": "baseline", "dataset": "synthetic-davis", "configs": "baseline/copy_first_frame",
+            "demo_session": session, "stage": "eval"}
+    with mlflow.start_run(run_name="copy-first-frame", tags=tags):
+        mlflow.log_metrics({"val/jf": summary["J&F-Mean"], "val/j_mean": summary["J-Mean"],
+                            "val/f_mean": summary["F-Mean"]})
+        mlflow.log_artifact(str(scores))
+        for sheet in sorted((out / "viz").glob("*_sheet.png")):
+            mlflow.log_artifact(str(sheet), artifact_path="overlays")
+    print(f"  baseline J&F = {summary['J&F-Mean']:.4f} on {len(videos)} videos")
+
+
+SMOKE_BUDGET = ["--trainer.max_epochs", "1", "--trainer.check_val_every_n_epoch", "1",
+                "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"]
+"""``--smoke``: the whole pipeline in seconds per paper (the numbers mean nothing)."""
+
+
+def train_paper(paper: str, out: Path, session: str, env: dict[str, str], lock: Path | None,
+                smoke: bool = False) -> tuple[str, str]:
+    """``vidseg-<paper> fit`` with the demo budget (or :data:`SMOKE_BUDGET`); returns (status, detail)."""
+    frames, height, width = BENCHMARK_INPUTS[paper]
+    command = [
+        sys.executable, "-m", f"vidseg_{paper}", "fit",
+        "-c", "experiments/_base/trainer_cpu.yaml", "-c", "experiments/_base/mlflow.yaml",
+        "-c", str(paper_config(paper).relative_to(ROOT)),
+        "--trainer.logger.init_args.experiment_name", "demo",
+        "--trainer.logger.init_args.run_name", f"{paper}-demo",
+        "--trainer.logger.init_args.tags", json.dumps({"demo_session": session}),
+        "--trainer.default_root_dir", str(out / paper),
+        "--trainer.callbacks+=vidseg_common.engine.callbacks.BenchmarkOnFitEnd",
+        "--trainer.callbacks.init_args.num_frames", str(frames),
+        "--trainer.callbacks.init_args.height", str(height),
+        "--trainer.callbacks.init_args.width", str(width),
+        *(SMOKE_BUDGET if smoke else DEMO_BUDGETS.get(paper, [])),
+    ]
+    print("$ " + " ".join(command[2:]).replace(f"vidseg_{paper} ", f"vidseg-{paper} ", 1), flush=True)
+    start = time.perf_counter()
+    with maybe_lock(lock):
+        code, last_error = stream(command, out / f"{paper}.log", env)
+    took = _duration(time.perf_counter() - start)
+    return ("ok", took) if code == 0 else ("failed", f"{took}, exit {code}: {last_error}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "demo")
-    parser.add_argument("--videos", type=int, default=6, help="validation videos to generate")
+    parser.add_argument("--papers", nargs="+", choices=PAPERS, default=list(PAPERS), help="subset to train")
+    parser.add_argument("--lock", type=Path, help="flock this file around each training run (shared machines)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="2 training batches and 1 validation batch per paper instead of the demo budget (tests)")
     args = parser.parse_args(argv)
 
-    data, predictions, scores = args.out / "davis", args.out / "copy_first_frame", args.out / "copy_first_frame.json"
-    _vidseg("info")
-    _vidseg("synth", str(data), "--layout", "davis", "--num-videos", "2", "--num-val-videos", str(args.videos),
-            "--num-frames", "24", "--height", "240", "--width", "432", "--full-occlusion", "--seed", "0")
-    videos = (data / "ImageSets" / "2017" / "val.txt").read_text().split()
-    copy_first_frame(data, predictions, videos)
-    _vidseg("eval", "davis", "--gt", str(data), "--results", str(predictions), "--json", str(scores))
+    clock, session = Clock(), time.strftime("%Y%m%dT%H%M%S")
+    present = [p for p in args.papers if installed(p)]
+    results: dict[str, tuple[str, str]] = {p: ("not installed", f"pip install -e packages/{p}")
+                                           for p in args.papers if p not in present}
+    for paper in list(present):
+        if not paper_config(paper).is_file():
+            results[paper] = ("failed", f"{paper_config(paper).relative_to(ROOT)} not found")
+            present.remove(paper)
+    steps = 3 + len(present)
+    print(f"[1/{steps}] synthetic datasets ({clock}); papers installed: {', '.join(present) or 'none'}", flush=True)
+    roots = generate_datasets(present)
+    vos = next((roots[p] for p in ("sstvos", "spvos") if p in roots), None)
+    if vos is None:
+        vos = args.out / "davis"
+        _vidseg("synth", str(vos), "--layout", "davis", "--num-videos", "0", "--num-val-videos", "6",
+                "--num-frames", "20", "--height", "96", "--width", "160", "--full-occlusion", "--no-write-flow")
+    print(f"[2/{steps}] copy-first-frame baseline on {vos} ({clock})", flush=True)
+    run_baseline(vos, args.out, session)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
+    for index, paper in enumerate(present, start=3):
+        print(f"\n[{index}/{steps}] training {paper} ({clock} elapsed)", flush=True)
+        results[paper] = train_paper(paper, args.out, session, env, args.lock, args.smoke)
+        print(f"  {paper}: {results[paper][0]} ({results[paper][1]}); {clock} elapsed", flush=True)
 
-    import mlflow
-
-    from vidseg_common.engine.mlflow import default_tracking_uri
-
-    summary = json.loads(scores.read_text())
-    mlflow.set_tracking_uri(default_tracking_uri())
-    mlflow.set_experiment("demo")
-    with mlflow.start_run(run_name="copy-first-frame", tags={"paper": "baseline", "dataset": "synthetic-davis"}):
-        flat = {k: v for k, v in _numbers(summary).items()}
-        mlflow.log_metrics({_metric_name(k): v for k, v in flat.items()})
-    print(f"\nlogged to MLflow at {default_tracking_uri()} (experiment 'demo'); browse with:")
-    print("  mlflow ui --backend-store-uri sqlite:///mlflow.db")
-    return 0
-
-
-def _numbers(tree: object, prefix: str = "") -> dict[str, float]:
-    """Top-level numeric entries of the eval JSON's global table (nested dicts flattened with '/')."""
-    out: dict[str, float] = {}
-    if isinstance(tree, dict):
-        for key, value in tree.items():
-            if key in ("per_object", "per_sequence", "sequences"):
-                continue
-            out.update(_numbers(value, f"{prefix}{key}/"))
-    elif isinstance(tree, (int, float)) and not isinstance(tree, bool):
-        out[prefix.rstrip("/")] = float(tree)
-    return out
-
-
-def _metric_name(key: str) -> str:
-    return key.replace("J&F", "jf").replace("&", "and").replace(" ", "_").lower()
+    print(f"\n[{steps}/{steps}] comparison ({clock} elapsed)\n")
+    width = max(len(p) for p in PAPERS)
+    for paper in args.papers:
+        status, detail = results[paper]
+        print(f"  {paper:<{width}}  {status:<13}  {detail}")
+    print()
+    _compare = [sys.executable, "-m", "vidseg_common.tools.main", "compare", "--experiment", "demo",
+                "--tag", f"demo_session={session}", "--csv", str(args.out / "compare.csv"),
+                "--plot", str(args.out / "compare.png")]
+    code = subprocess.run(_compare, cwd=ROOT).returncode
+    print(f"\ndemo finished in {clock}; browse the runs with: mlflow ui --backend-store-uri sqlite:///mlflow.db")
+    failed = [p for p, (status, _) in results.items() if status == "failed"]
+    return 1 if failed or code != 0 else 0
 
 
 if __name__ == "__main__":
