@@ -5,7 +5,8 @@ Builds the module and a real synthetic batch from an experiment YAML (``model:``
 ``--warmup`` steps, then times ``--steps`` steps. Forward parts are timed by wrapping the sub-modules; backward
 and the optimiser step are timed as a whole; ``--ops`` also prints torch.profiler's top operators (self CPU).
 
-    OMP_NUM_THREADS=1 python benchmarks/seqformer_step_profile.py -c experiments/seqformer/synthetic.yaml
+    OMP_NUM_THREADS=1 python benchmarks/seqformer_step_profile.py -c experiments/seqformer/synthetic.yaml [--ops]
+    python benchmarks/seqformer_step_profile.py --quick      # seconds: tiny network and data (``make bench``)
 """
 
 from __future__ import annotations
@@ -23,13 +24,19 @@ import yaml
 from vidseg_common.data.datamodules.vis import VISDataModule
 from vidseg_seqformer.module import SeqFormerModule
 
+QUICK_MODEL = dict(backbone="test_resnet", num_classes=5, num_queries=4, d_model=32, d_ffn=64, n_heads=4, enc_points=2,
+                   dec_points=2, dec_layers=2)
+QUICK_DATA = dict(num_videos=2, num_val_videos=1, num_frames=10)
 
-def build(config: Path, cache_dir: str | None) -> tuple[SeqFormerModule, VISDataModule]:
-    """Module and DataModule of an experiment YAML (workers forced to 0)."""
+
+def build(config: Path, cache_dir: str | None, quick: bool = False) -> tuple[SeqFormerModule, VISDataModule]:
+    """Module and DataModule of an experiment YAML (workers forced to 0; ``quick``: tiny network and data)."""
     cfg = yaml.safe_load(config.read_text())
     model_args = {k: v for k, v in cfg.get("model", {}).items() if k != "scheduler"}  # no trainer: constant lr
-    module = SeqFormerModule(**model_args)
+    module = SeqFormerModule(**{**model_args, **(QUICK_MODEL if quick else {})})
     data_args = {**cfg["data"]["init_args"], "num_workers": 0}
+    if quick:
+        data_args["synthetic"] = {**data_args.get("synthetic", {}), **QUICK_DATA}
     if cache_dir is not None:
         data_args["cache_dir"] = cache_dir
     return module, VISDataModule(**data_args)
@@ -78,14 +85,19 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--cache-dir", default=None)
     parser.add_argument("--ops", action="store_true", help="also print torch.profiler's top operators")
+    parser.add_argument("--quick", action="store_true", help="tiny network and data, 2 steps (make bench)")
     args = parser.parse_args()
+    if args.quick:
+        args.steps, args.warmup = 2, 1
 
     torch.manual_seed(0)
-    module, data = build(args.config, args.cache_dir)
+    module, data = build(args.config, args.cache_dir, args.quick)
     module.train()
     optimizer = module.configure_optimizers()["optimizer"]
-    loader = iter(data.train_dataloader())
-    batches = [next(loader) for _ in range(args.warmup + args.steps)]
+    batches: list[dict[str, Any]] = []
+    while len(batches) < args.warmup + args.steps:  # as many epochs as needed
+        batches.extend(data.train_dataloader())
+    batches = batches[: args.warmup + args.steps]
     frames = batches[0]["frames"]
     totals: dict[str, float] = defaultdict(float)
     for batch in batches[: args.warmup]:
