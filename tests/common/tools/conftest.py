@@ -12,6 +12,9 @@ from vidseg_common.data.synthetic.config import SyntheticConfig
 from vidseg_common.data.synthetic.generator import generate_dataset
 from vidseg_common.tools.main import main
 
+VIS_SIZE = (120, 200)
+"""YouTube-VIS frames are larger: the captions ("1 red-circle 0.90") must leave mask pixels uncovered."""
+
 
 @pytest.fixture
 def vidseg(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
@@ -27,11 +30,11 @@ def vidseg(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, 
 
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Small synthetic DAVIS, YouTube-VIS and Cityscapes sets (2 validation videos each)."""
+    """Small synthetic DAVIS, Cityscapes (48×80) and YouTube-VIS (:data:`VIS_SIZE`) sets, 2 validation videos each."""
     base = tmp_path_factory.mktemp("viz_data")
     roots = {}
-    for layout, frames in (("davis", 6), ("youtube_vis", 15), ("cityscapes", 1)):
-        cfg = SyntheticConfig(layout=layout, num_videos=0, num_val_videos=2, num_frames=frames, height=48, width=80,
+    for layout, frames, (height, width) in (("davis", 6, (48, 80)), ("youtube_vis", 15, VIS_SIZE), ("cityscapes", 1, (48, 80))):
+        cfg = SyntheticConfig(layout=layout, num_videos=0, num_val_videos=2, num_frames=frames, height=height, width=width,
                               min_objects=2, max_objects=2, write_flow=False, seed=3)
         roots[layout] = generate_dataset(base / layout, cfg, workers=1)
     return roots
