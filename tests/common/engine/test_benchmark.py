@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from tiny import TinyModule
 from torch import nn
@@ -50,3 +51,25 @@ def test_benchmark_module_reports_consistent_numbers() -> None:
     conv_flops = 2 * (3 * 9 * 4) * 8 * 8 * 2 + 2 * (4 * 2) * 8 * 8 * 2  # backbone conv + 1×1 head, B=2
     assert result.flops >= conv_flops
     assert result.frames_per_s == result.clips_per_s * 3
+
+
+def test_benchmark_on_fit_end_logs_into_the_fit_run(mlflow_uri: str, tmp_path) -> None:
+    """A fit with the opt-in callback records time/fit_s and benchmark/* (FLOPs by the conv formula) in its run."""
+    from mlflow import MlflowClient
+    from tiny import main
+
+    main(args=["fit", "--data", "tiny.TinyDataModule", "--data.size", "16", "--data.num_train", "4", "--data.num_val", "2",
+               "--trainer.accelerator", "cpu", "--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false",
+               "--trainer.default_root_dir", str(tmp_path), "--model.width", "8",
+               "--trainer.callbacks+=vidseg_common.engine.callbacks.BenchmarkOnFitEnd",
+               "--trainer.callbacks.init_args.height", "16", "--trainer.callbacks.init_args.width", "16",
+               "--trainer.callbacks.init_args.iters", "2"])
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+    metrics = run.data.metrics
+    conv_flops = 2 * (3 * 9 * 8) * 16 * 16 + 2 * (8 * 2) * 16 * 16  # 3×3 conv 3→8 and 1×1 head 8→2, B=1
+    assert metrics["benchmark/gflops"] == pytest.approx(conv_flops / 1e9)
+    assert metrics["benchmark/params"] == metrics["model/params"] == 3 * 8 * 9 + 8 + 2 * 8 + 4 * 8 + 8 * 2 + 2
+    assert metrics["benchmark/fps"] > 0 and metrics["time/fit_s"] > 0
+    assert run.data.tags["benchmark/input"] == "B=1 T=2 16x16 on cpu"  # T from the datamodule's num_frames
+    assert "benchmark.json" in [a.path for a in client.list_artifacts(run.info.run_id)]
