@@ -91,6 +91,7 @@ class SeqFormer(nn.Module):
         self.num_queries, self.num_levels, self.d_model = num_queries, num_feature_levels, d_model
         self.backbone = TimmBackbone(backbone, out_indices=tuple(backbone_indices), pretrained=pretrained,
                                      frozen=backbone_frozen)
+        accept_any_input_size(self.backbone.body)
         if self.backbone.names != ["f8", "f16", "f32"]:
             raise ValueError(f"backbone_indices {tuple(backbone_indices)} of {backbone} give {self.backbone.names}, "
                              "need the stride 8/16/32 maps f8, f16, f32")
@@ -219,6 +220,33 @@ class SeqFormer(nn.Module):
         centres = refs[batch_idx, :, query_idx, :2]  # (N, T, 2)
         features = outputs["mask_features"][batch_idx]  # type: ignore[index]
         return self.mask_head(embeddings, centres, features, outputs["image_size"])  # type: ignore[arg-type]
+
+
+def accept_any_input_size(body: nn.Module) -> int:
+    """Let a timm transformer backbone (Swin) take any input size that is a multiple of its patch size.
+
+    timm builds Swin for one ``img_size`` (384 for Swin-L) with precomputed shifted-window masks; SeqFormer
+    trains on multi-scale clips (short side 288–512) and infers at short side 360. timm's own
+    ``dynamic_img_size=True`` does exactly this (``PatchEmbed.strict_img_size = False`` and per-forward
+    window masks, ``dynamic_mask``), but ``TimmBackbone`` does not forward extra timm options, so the same two
+    switches are set here after construction. CNN backbones have neither attribute and are left unchanged.
+
+    Args:
+        body: the timm model.
+
+    Returns:
+        The number of sub-modules changed.
+    """
+    changed = 0
+    for module in body.modules():
+        if getattr(module, "strict_img_size", False):
+            module.strict_img_size = False
+            changed += 1
+        if getattr(module, "dynamic_mask", True) is False:
+            module.dynamic_mask = True
+            module.register_buffer("attn_mask", None, persistent=False)
+            changed += 1
+    return changed
 
 
 def _copy(module: nn.Module) -> nn.Module:
