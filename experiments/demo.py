@@ -33,6 +33,7 @@ import importlib
 import importlib.util
 import json
 import os
+import select
 import subprocess
 import sys
 import time
@@ -79,14 +80,26 @@ def installed(paper: str) -> bool:
     return importlib.util.find_spec(f"vidseg_{paper}.__main__") is not None
 
 
-def stream(command: list[str], log_path: Path, env: dict[str, str]) -> tuple[int, str]:
-    """Run ``command``, echo its output live, keep it in ``log_path``; returns (exit code, last error line)."""
+def stream(command: list[str], log_path: Path, env: dict[str, str], label: str, clock: Clock,
+           heartbeat_s: float = 30.0) -> tuple[int, str]:
+    """Run ``command``, echo its output live (and a heartbeat line when it is quiet), keep it in ``log_path``.
+
+    Returns (exit code, the last output line that mentions an error, else the last line).
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    tail = b""
+    tail, start = b"", time.perf_counter()
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         assert process.stdout is not None
-        while chunk := os.read(process.stdout.fileno(), 65536):
+        fd = process.stdout.fileno()
+        while True:
+            ready, _, _ = select.select([fd], [], [], heartbeat_s)
+            if not ready:
+                print(f"  … {label} running for {_duration(time.perf_counter() - start)} ({clock} elapsed)", flush=True)
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
             sys.stdout.buffer.write(chunk)
             sys.stdout.flush()
             log.write(chunk)
@@ -104,7 +117,11 @@ def maybe_lock(path: Path | None) -> Iterator[None]:
         yield
         return
     with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"  waiting for the lock {path} …", flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -182,7 +199,7 @@ SMOKE_BUDGET = ["--trainer.max_epochs", "1", "--trainer.check_val_every_n_epoch"
 """``--smoke``: the whole pipeline in seconds per paper (the numbers mean nothing)."""
 
 
-def train_paper(paper: str, out: Path, session: str, env: dict[str, str], lock: Path | None,
+def train_paper(paper: str, out: Path, session: str, env: dict[str, str], lock: Path | None, clock: Clock,
                 smoke: bool = False) -> tuple[str, str]:
     """``vidseg-<paper> fit`` with the demo budget (or :data:`SMOKE_BUDGET`); returns (status, detail)."""
     frames, height, width = BENCHMARK_INPUTS[paper]
@@ -203,7 +220,7 @@ def train_paper(paper: str, out: Path, session: str, env: dict[str, str], lock: 
     print("$ " + " ".join(command[2:]).replace(f"vidseg_{paper} ", f"vidseg-{paper} ", 1), flush=True)
     start = time.perf_counter()
     with maybe_lock(lock):
-        code, last_error = stream(command, out / f"{paper}.log", env)
+        code, last_error = stream(command, out / f"{paper}.log", env, paper, clock)
     took = _duration(time.perf_counter() - start)
     return ("ok", took) if code == 0 else ("failed", f"{took}, exit {code}: {last_error}")
 
@@ -238,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
     for index, paper in enumerate(present, start=3):
         print(f"\n[{index}/{steps}] training {paper} ({clock} elapsed)", flush=True)
-        results[paper] = train_paper(paper, args.out, session, env, args.lock, args.smoke)
+        results[paper] = train_paper(paper, args.out, session, env, args.lock, clock, args.smoke)
         print(f"  {paper}: {results[paper][0]} ({results[paper][1]}); {clock} elapsed", flush=True)
 
     print(f"\n[{steps}/{steps}] comparison ({clock} elapsed)\n")
