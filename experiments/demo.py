@@ -53,11 +53,16 @@ DEMO_BUDGETS: dict[str, list[str]] = {
 }
 """Per-paper CLI overrides of the demo budget (added after the config files, so they win)."""
 
-BENCHMARK_INPUTS: dict[str, tuple[int, int, int]] = {
-    "sstvos": (5, 96, 160), "spvos": (5, 64, 96), "defvistr": (4, 96, 160), "seqformer": (3, 96, 128),
-    "stt": (4, 64, 128),
-}
-"""(frames, height, width) of the end-of-fit benchmark: the synthetic frame size and each model's clip length."""
+BENCHMARK_FRAMES: dict[str, int] = {"sstvos": 5, "spvos": 5, "defvistr": 4, "seqformer": 3, "stt": 4}
+"""Clip length T of the end-of-fit benchmark (each model's training clip; DefVisTR's must equal model.num_frames)."""
+
+
+def benchmark_size(paper: str) -> tuple[int, int]:
+    """(height, width) of the end-of-fit benchmark: the frame size of the config's synthetic set."""
+    import yaml
+
+    synthetic = yaml.safe_load(paper_config(paper).read_text())["data"]["init_args"].get("synthetic") or {}
+    return int(synthetic.get("height", 96)), int(synthetic.get("width", 160))
 
 
 class Clock:
@@ -202,7 +207,7 @@ SMOKE_BUDGET = ["--trainer.max_epochs", "1", "--trainer.check_val_every_n_epoch"
 def train_paper(paper: str, out: Path, session: str, env: dict[str, str], lock: Path | None, clock: Clock,
                 smoke: bool = False) -> tuple[str, str]:
     """``vidseg-<paper> fit`` with the demo budget (or :data:`SMOKE_BUDGET`); returns (status, detail)."""
-    frames, height, width = BENCHMARK_INPUTS[paper]
+    frames, (height, width) = BENCHMARK_FRAMES[paper], benchmark_size(paper)
     command = [
         sys.executable, "-m", f"vidseg_{paper}", "fit",
         "-c", "experiments/_base/trainer_cpu.yaml", "-c", "experiments/_base/mlflow.yaml",
