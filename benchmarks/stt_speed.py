@@ -7,7 +7,12 @@ around each call when on GPU. ``--module-only`` times just the temporal module o
 with a full cache (the part that differs between the three variants).
 
     python benchmarks/stt_speed.py --height 512 --width 1024 --device cuda      # 64×128 key maps (Table 3)
-    python benchmarks/stt_speed.py --height 128 --width 256 --iters 5            # quick CPU check
+    python benchmarks/stt_speed.py --module-only                                 # temporal module at 64×128, CPU
+    python benchmarks/stt_speed.py --quick                                       # < 1 min CPU smoke (128×256)
+    python benchmarks/stt_speed.py --encoder bisenet --backbone resnet34         # STT-BiSe34
+
+The same numbers for one variant: ``vidseg-stt benchmark -c <config> --height 512 --width 1024 --num_frames 10``
+(frames/s = streaming fps with a full cache; add ``--model.use_stt false`` or ``--model.full_attention true``).
 """
 
 from __future__ import annotations
@@ -63,12 +68,16 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=512)
     parser.add_argument("--width", type=int, default=1024)
     parser.add_argument("--backbone", default="resnet18")
+    parser.add_argument("--encoder", default="psp", choices=["psp", "bisenet"])
+    parser.add_argument("--quick", action="store_true", help="128×256 input, 3 timed frames (CPU smoke, < 1 min)")
     parser.add_argument("--num-key-frames", type=int, default=7)
     parser.add_argument("--iters", type=int, default=10, help="timed frames after the warm-up")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--module-only", action="store_true", help="time only the temporal module")
     parser.add_argument("--skip-full", action="store_true", help="skip the full-attention variant")
     args = parser.parse_args()
+    if args.quick:
+        args.height, args.width, args.iters = 128, 256, 3
     device = torch.device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -78,13 +87,13 @@ def main() -> None:
     warmup = args.num_key_frames + 2
     frames = torch.randn(warmup + args.iters, 3, args.height, args.width, device=device)
     stride_h, stride_w = -(-args.height // 8), -(-args.width // 8)
-    print(f"input {args.height}×{args.width} (key map {stride_h}×{stride_w}), {args.backbone}, T={args.num_key_frames}, "
+    print(f"input {args.height}×{args.width} (key map {stride_h}×{stride_w}), {args.encoder}-{args.backbone}, T={args.num_key_frames}, "
           f"device {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'} "
           f"({torch.get_num_threads()} threads)")
     print(f"{'variant':<16}{'keys/query':>12}{'ms/frame':>12}{'fps':>8}")
     for name, overrides in variants.items():
         torch.manual_seed(0)
-        module = STTModule(backbone=args.backbone, num_key_frames=args.num_key_frames, **overrides).to(device).eval()
+        module = STTModule(encoder=args.encoder, backbone=args.backbone, num_key_frames=args.num_key_frames, **overrides).to(device).eval()
         keys = module.stt.num_keys(stride_h, stride_w) if module.stt is not None else 0
         if args.module_only:
             ms = module_latency(module, stride_h, stride_w, args.iters, device)

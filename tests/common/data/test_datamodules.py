@@ -180,3 +180,41 @@ def test_vis_joint_training_with_coco_pseudo_videos(synth, tmp_path: Path) -> No
     assert frames.shape[:2] == (5, 3) and target["masks"].shape[1] == 5
     assert not all(torch.equal(frames[0], frames[t]) for t in range(1, 5)), "pseudo-video frames are transformed"
     assert target["valid"].any(1).all()
+
+
+def test_vss_tdnet_rotation_is_clip_consistent_and_bounded() -> None:
+    """TDNet's ±5° rotation: one angle per clip (identical frames stay identical), labels nearest-resampled with
+    255 where the frame is left, and the angle (slope of a rotated horizontal boundary) within ±5°."""
+    from vidseg_common.data.datamodules.vss import RotatedClipAugment
+
+    h, w = 64, 128
+    image = np.zeros((h, w, 3), dtype=np.uint8)
+    image[h // 2 :] = 200
+    label = np.zeros((h, w), dtype=np.uint8)
+    label[h // 2 :] = 1
+    augment = RotatedClipAugment(5.0, ClipAugment(False), seed=0)
+    angles = []
+    for _ in range(6):
+        frames, masks = augment(np.stack([image] * 3), np.stack([label] * 3))
+        assert torch.equal(frames[0], frames[2]) and (masks[0] == masks[2]).all()
+        assert set(np.unique(masks).tolist()) <= {0, 1, 255}
+        cols = np.arange(16, w - 16)
+        rows = np.array([np.argmax(masks[0][:, c] == 1) for c in cols])
+        angles.append(np.degrees(np.arctan(np.polyfit(cols, rows, 1)[0])))
+        if abs(angles[-1]) > 1.0:  # the corners leave the frame: ignore fill
+            assert (masks[0, [0, -1]][:, [0, -1]] == 255).any()
+    assert all(abs(a) <= 5.0 + 0.5 for a in angles) and np.ptp(angles) > 0.5  # random, bounded
+
+
+def test_vss_crop_ratio_and_rotation_options(cache: str) -> None:
+    """crop_ratio reaches the RandomResizedCrop; a rotated training clip has 255 fill in its label."""
+    dm = VSSDataModule(synthetic={"height": 48, "width": 80}, cache_dir=cache, crop_size=(32, 64), crop_ratio=(2.0, 2.0),
+                       rotate_degrees=5.0, batch_size=2, num_workers=0, num_previous=1, hflip_prob=0.0)
+    dm.setup("fit")
+    augment = dm.datasets["train"].augment
+    (crop,) = [t for t in augment.augment.compose.transforms if type(t).__name__ == "RandomResizedCrop"]
+    assert tuple(crop.ratio) == (2.0, 2.0)
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["frames"].shape == (2, 2, 3, 32, 64) and (batch["label"] == 255).any()
+    with pytest.raises(ConfigError, match="rotate_degrees"):
+        VSSDataModule(synthetic={"height": 48, "width": 80}, cache_dir=cache, rotate_degrees=-1.0)

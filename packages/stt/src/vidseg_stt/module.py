@@ -157,6 +157,27 @@ class STTModule(VidSegModule):
         """One frame ``(B, 3, H, W)`` of streaming inference → logits ``(B, K, H, W)`` (see ``STTNet.stream_step``)."""
         return self.net.stream_step(frame, cache)
 
+    def example_inputs(self, batch_size: int, num_frames: int, height: int, width: int) -> tuple[Any, ...]:
+        """``vidseg-stt benchmark`` inputs: ``frames (B, num_frames, 3, H, W)`` and a cache already holding ``T``
+        encoded frames, so every timed frame runs with a full memory (steady-state streaming)."""
+        frames = torch.rand(batch_size, num_frames, 3, height, width, device=self.device)
+        cache: StreamCache = []
+        if self.stt is not None:
+            for _ in range(self.stt.num_key_frames):
+                self.stream_step(torch.rand(batch_size, 3, height, width, device=self.device), cache)
+        return frames, cache
+
+    def benchmark_forward(self, frames: torch.Tensor, cache: StreamCache) -> torch.Tensor:
+        """Stream ``frames (B, N, 3, H, W)`` (each encoded once, a copy of ``cache`` as memory) → last logits.
+
+        The benchmark's frames/s is then the paper's streaming fps (one new frame per output).
+        """
+        cache = list(cache)
+        logits = frames.new_empty(0)
+        for t in range(frames.shape[1]):
+            logits = self.stream_step(frames[:, t], cache)
+        return logits
+
     def loss(self, logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
         """OHEM CE of ``logits (B, K, H, W)`` against ``label (B, H, W)``."""
         if logits.shape[-2:] != label.shape[-2:]:

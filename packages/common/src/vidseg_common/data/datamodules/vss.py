@@ -1,8 +1,22 @@
-"""``VSSDataModule``: Cityscapes sequences or CamVid video, annotated frame + T previous frames (STT/TDNet)."""
+"""``VSSDataModule``: Cityscapes sequences or CamVid video, annotated frame + T previous frames (STT/TDNet).
+
+TDNet's training augmentation (vss.md §2.3), clip-consistent: ``rotate_degrees`` (TDNet ``rotate: 5``: one
+uniform angle in ``±degrees`` per clip, bilinear frames with black fill, nearest labels with ignore fill —
+TDNet fills 250, its ignore id), colour jitter, short-side rescale, horizontal flip, then a random crop whose
+region has ``crop_ratio`` (w/h) and an area fraction in ``crop_scale``, resized to ``crop_size``. TDNet's
+``rscale`` + 769×1537 ``rcrop`` keeps the crop's 2:1 aspect (no distortion): ``crop_ratio: [2.0, 2.0]`` with
+``crop_scale: [0.25, 1.0]`` gives its 1–2× zoom range as a continuous draw (TDNet draws from
+{0.75, 1, …, 2}; its 0.75 is resized back up, i.e. no zoom).
+"""
 
 from __future__ import annotations
 
 from typing import Any, Literal
+
+import albumentations as A
+import cv2
+import numpy as np
+import torch
 
 from vidseg_common.data.datamodules.base import ClipDataModule
 from vidseg_common.data.datasets import VSSClipDataset
@@ -31,6 +45,9 @@ class VSSDataModule(ClipDataModule):
         short_side: training short-side resize (sequence = random choice) or ``None``.
         crop_size: training crop ``(h, w)`` or ``None`` (TDNet 769×1537 style crops).
         crop_scale: crop area range.
+        crop_ratio: aspect-ratio (w/h) range of the crop region (TDNet: the 769×1537 crop's 2:1, no distortion).
+        rotate_degrees: random rotation in ``±rotate_degrees`` per clip before the other transforms (TDNet: 5;
+            0 = off).
         hflip_prob: horizontal flip probability.
         color_jitter: ``(brightness, contrast, saturation, hue)`` or ``None``.
         eval_short_side: evaluation short side (``None``: full resolution, as mIoU is computed there).
@@ -53,6 +70,8 @@ class VSSDataModule(ClipDataModule):
         short_side: list[int] | None = None,
         crop_size: tuple[int, int] | None = None,
         crop_scale: tuple[float, float] = (0.5, 1.0),
+        crop_ratio: tuple[float, float] = (0.75, 1.3333333333333333),
+        rotate_degrees: float = 0.0,
         hflip_prob: float = 0.5,
         color_jitter: tuple[float, float, float, float] | None = None,
         eval_short_side: int | None = None,
@@ -66,6 +85,9 @@ class VSSDataModule(ClipDataModule):
     ) -> None:
         if dataset not in ("cityscapes", "camvid"):
             raise ConfigError(f"data.dataset must be 'cityscapes' or 'camvid', got {dataset!r}")
+        if rotate_degrees < 0 or not 0 < crop_ratio[0] <= crop_ratio[1]:
+            raise ConfigError(f"data.rotate_degrees must be >= 0 and data.crop_ratio a (min, max) range > 0, "
+                              f"got {rotate_degrees}, {crop_ratio}")
         self.layout = dataset
         super().__init__(root, synthetic, cache_dir, batch_size, num_workers, pin_memory, seed)
         self.save_hyperparameters()
@@ -74,7 +96,9 @@ class VSSDataModule(ClipDataModule):
         self.train_split, self.val_split, self.test_split = train_split, val_split, test_split or val_split
         self.num_previous, self.max_gap, self.eval_gap, self.repeat = num_previous, max_gap, eval_gap, repeat
         self.train_augment = dict(short_side=short_side, crop_size=crop_size, crop_scale=crop_scale,
-                                  hflip_prob=hflip_prob, color_jitter=color_jitter, pad_divisor=pad_divisor)
+                                  crop_ratio=tuple(crop_ratio), hflip_prob=hflip_prob, color_jitter=color_jitter,
+                                  pad_divisor=pad_divisor)
+        self.rotate_degrees = rotate_degrees
         self.eval_augment = dict(short_side=eval_short_side, pad_divisor=pad_divisor)
 
     def synthetic_defaults(self) -> dict[str, Any]:
@@ -87,8 +111,11 @@ class VSSDataModule(ClipDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit"):
+            augment: ClipAugment | RotatedClipAugment = ClipAugment(True, seed=self.seed, **self.train_augment)
+            if self.rotate_degrees > 0:
+                augment = RotatedClipAugment(self.rotate_degrees, augment, seed=self.seed)
             self.datasets["train"] = VSSClipDataset(
-                self._reader(self.train_split), ClipAugment(True, seed=self.seed, **self.train_augment),
+                self._reader(self.train_split), augment,
                 PreviousFrames(self.num_previous, self.max_gap), repeat=self.repeat, seed=self.seed)
         eval_sampler = PreviousFrames(self.num_previous, deterministic=True, eval_gap=self.eval_gap)
         if stage in (None, "fit", "validate"):
@@ -97,3 +124,31 @@ class VSSDataModule(ClipDataModule):
             reader = self._reader(self.test_split)
             for key in ("test", "predict"):
                 self.datasets[key] = VSSClipDataset(reader, ClipAugment(False, **self.eval_augment), eval_sampler)
+
+
+class RotatedClipAugment:
+    """TDNet's ``RandomRotate`` (one angle per clip) followed by a :class:`ClipAugment`.
+
+    Args:
+        degrees: the angle is uniform in ``[-degrees, degrees]``.
+        augment: the transform applied after the rotation.
+        ignore_index: label written where the rotation leaves the frame (frames get black).
+        seed: seed of the rotation's RNG (reseeded per worker with :meth:`set_random_seed`).
+    """
+
+    def __init__(self, degrees: float, augment: ClipAugment, ignore_index: int = 255, seed: int | None = None) -> None:
+        self.rotate = A.Compose([A.Rotate(limit=(-degrees, degrees), interpolation=cv2.INTER_LINEAR,
+                                          mask_interpolation=cv2.INTER_NEAREST, border_mode=cv2.BORDER_CONSTANT,
+                                          fill=0, fill_mask=ignore_index, p=1.0)], seed=seed)
+        self.augment = augment
+
+    def set_random_seed(self, seed: int) -> None:
+        self.rotate.set_random_seed(seed)
+        self.augment.set_random_seed(seed)
+
+    def __call__(self, frames: np.ndarray, masks: np.ndarray | None = None) -> tuple[torch.Tensor, np.ndarray | None]:
+        """``frames (T, H, W, 3) uint8``, ``masks (T, H, W)`` → as :class:`ClipAugment` (rotated first)."""
+        if masks is None:
+            return self.augment(np.asarray(self.rotate(images=frames)["images"]))
+        out = self.rotate(images=frames, masks=masks)
+        return self.augment(np.asarray(out["images"]), np.asarray(out["masks"]))
