@@ -103,3 +103,38 @@ def test_perfect_outputs_score_ap_one() -> None:
     metric.update(preds, {"masks": gt, "labels": labels, "valid": gt.flatten(2).any(2)}, video_id=1)
     stats = metric.compute()
     assert stats["AP"].item() == pytest.approx(1.0) and stats["AR10"].item() == pytest.approx(1.0)
+
+
+def test_predict_writes_a_valid_results_json(tmp_path, tiny_config: dict) -> None:
+    """``trainer.predict`` on 2 synthetic videos of 64×80 (padded to 64×96): a model forced to say "class 1, full
+    mask" in every slot must give N results per video, every frame's mask covering the whole frame at the
+    original size, read back by the strict YouTube-VIS results loader against the ground truth."""
+    import lightning as L
+
+    from vidseg_common.data.datamodules.vis import VISDataModule
+    from vidseg_common.metrics.ytvis_json import load_ground_truth, load_results
+    from vidseg_defvistr.module import DefVisTRModule
+
+    dm = VISDataModule(root="synthetic", protocol="vistr", num_frames=2, short_side=None, max_size=None,
+                       eval_short_side=None, num_workers=0, cache_dir=str(tmp_path / "cache"),
+                       synthetic={"num_videos": 0, "num_val_videos": 2, "num_frames": 15, "height": 64, "width": 80})
+    results = tmp_path / "results.json"
+    module = DefVisTRModule(num_classes=17, num_frames=2, num_instances=2, results_path=str(results), **tiny_config)
+    with torch.no_grad():
+        module.model.class_embed.weight.zero_()
+        module.model.class_embed.bias.fill_(-10.0)
+        module.model.class_embed.bias[1] = 10.0
+        final = module.model.insmask_head.layers[-1]
+        final.weight.zero_()
+        final.bias.fill_(10.0)
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_checkpointing=False,
+                        default_root_dir=str(tmp_path))
+    trainer.predict(module, datamodule=dm)
+    videos, categories = load_ground_truth(next((tmp_path / "cache").rglob("valid.json")))
+    loaded = load_results(results, videos, categories)
+    assert len(videos) == 2
+    for video in loaded.values():
+        assert video.categories == [1, 1]
+        assert video.scores == pytest.approx([1.0, 1.0], abs=1e-6)
+        for areas in video.areas:
+            assert areas == [64 * 80] * video.length
