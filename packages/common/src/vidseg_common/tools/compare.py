@@ -228,8 +228,8 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         from vidseg_common.viz.plot import PlotPoint, plot_comparison
 
-        points = [PlotPoint(f"{r['paper']} {r['config']}", r["metric"], r["score"], r["gflops"], r["fps"])
-                  for r in rows if r["score"] is not None]
+        points = [PlotPoint(r["config"] if r["config"].startswith(r["paper"]) else f"{r['paper']} {r['config']}",
+                            r["metric"], r["score"], r["gflops"], r["fps"]) for r in rows if r["score"] is not None]
         plot_comparison(points, args.plot, title=f"vidseg compare — {len(points)} run(s) with a main metric")
         files.append(args.plot)
         print(f"wrote {args.plot}")

@@ -34,6 +34,7 @@ def plot_comparison(points: Sequence[PlotPoint], path: str | os.PathLike[str], t
 
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
     figure = Figure(figsize=(11, 4.5), dpi=dpi)
     markers = dict(zip(sorted({p.metric for p in points}), "osD^v<>ph*"))
@@ -49,6 +50,9 @@ def plot_comparison(points: Sequence[PlotPoint], path: str | os.PathLike[str], t
                           fontsize=7)
         if shown:
             axis.set_xscale("log")
+            axis.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            axis.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+            axis.xaxis.set_minor_formatter(NullFormatter())
             axis.legend(fontsize=8, loc="best")
         missing = len(points) - len(shown)
         axis.set_xlabel(xlabel + (f" — {missing} run(s) without it not shown" if missing else ""))
