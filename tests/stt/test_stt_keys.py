@@ -39,9 +39,9 @@ def test_windows_covering_the_map_equal_full_attention() -> None:
     """With windows larger than the map (s = e ≥ map size) the sparse block equals full attention."""
     torch.manual_seed(0)
     sparse = SparseTemporalTransformer(in_channels=32, reduction=2, num_heads=2, nsm_radius=1, key_start=8,
-                                       key_end=8, key_expansion=0, num_key_frames=3).eval()
+                                       key_end=8, key_expansion=0, num_key_frames=3, zero_init=False).eval()
     full = SparseTemporalTransformer(in_channels=32, reduction=2, num_heads=2, nsm_radius=1, num_key_frames=3,
-                                     full_attention=True).eval()
+                                     full_attention=True, zero_init=False).eval()
     full.load_state_dict(sparse.state_dict())
     query = torch.randn(2, 32, 5, 6)
     key, value = sparse.memory(torch.randn(6, 32, 5, 6))
