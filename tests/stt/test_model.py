@@ -77,3 +77,17 @@ def test_zero_initialised_block_starts_as_the_per_frame_model(make_stt) -> None:
     label = torch.randint(0, 5, (1, 32, 32))
     module.loss(module(frames), label).backward()
     assert module.stt is not None and module.stt.expand.weight.grad.abs().sum() > 0
+
+
+def test_benchmark_inputs_stream_with_a_full_cache(make_stt) -> None:
+    """``vidseg-stt benchmark`` streams frames against a cache pre-filled with T frames (steady-state fps)."""
+    module = make_stt().eval()
+    with torch.no_grad():
+        frames, cache = module.example_inputs(1, 2, 32, 32)
+        assert frames.shape == (1, 2, 3, 32, 32) and len(cache) == 3
+        before = [key for key, _ in cache]
+        logits = module.benchmark_forward(frames, cache)
+        expected: list = list(cache)
+        module.stream_step(frames[:, 0], expected)
+        torch.testing.assert_close(logits, module.stream_step(frames[:, 1], expected))
+    assert all(a is b for a, b in zip((key for key, _ in cache), before, strict=True))  # the same entries: the cache is reused unchanged between timed calls
