@@ -62,3 +62,13 @@ def test_loss_decreases_on_a_tiny_batch(make_module) -> None:
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_render_overlay_colours_predicted_objects(make_module) -> None:
+    module = make_module()
+    frames = torch.zeros(1, 4, 3, 32, 48)  # padded frames; prediction is at the original 30×40
+    pred = torch.zeros(4, 30, 40, dtype=torch.long)
+    pred[-1, 5:10, 5:10] = 1
+    image = module.render_overlay({"frames": frames}, {"pred": pred})
+    assert image.shape == (30, 40, 3) and image.dtype.name == "uint8"
+    assert (image[7, 7] != image[20, 20]).any()  # object pixel tinted, background left as the frame
