@@ -24,7 +24,7 @@ def test_fit_predict_benchmark(tmp_path: Path, mlflow_uri: str, monkeypatch: pyt
     repo = Path(__file__).resolve().parents[2]
     data_args = ["-c", str(repo / "experiments/_base/trainer_cpu.yaml"), "-c", str(repo / "experiments/sstvos/synthetic.yaml"),
                  "--data.init_args.cache_dir", str(tmp_path / "cache"), "--data.init_args.num_workers", "0",
-                 "--data.init_args.batch_size", "2", "--data.init_args.crop_size", "[64, 64]",
+                 "--data.init_args.batch_size", "2", "--data.init_args.crop_size", "[64, 64]", "--data.init_args.repeat", "1",
                  "--data.init_args.synthetic",
                  '{"num_videos": 2, "num_val_videos": 1, "num_frames": 5, "height": 48, "width": 64, "full_occlusion": true}']
     out = tmp_path / "out"

@@ -21,7 +21,7 @@ def test_fit_with_two_cpu_processes(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "vidseg_sstvos", "fit", "-c", str(repo / "experiments/_base/trainer_cpu.yaml"),
          "-c", str(repo / "experiments/sstvos/synthetic.yaml"), "--data.init_args.cache_dir", str(tmp_path / "cache"),
-         "--data.init_args.num_workers", "0", "--data.init_args.batch_size", "2", "--data.init_args.crop_size", "[64, 64]",
+         "--data.init_args.num_workers", "0", "--data.init_args.batch_size", "2", "--data.init_args.crop_size", "[64, 64]", "--data.init_args.repeat", "1",
          "--data.init_args.synthetic",
          '{"num_videos": 4, "num_val_videos": 2, "num_frames": 5, "height": 48, "width": 64, "full_occlusion": true}',
          "--model.embed_dim", "16", "--model.num_heads", "2", "--model.ffn_dim", "16", "--model.stage_channels", "[16, 16]",
