@@ -44,12 +44,12 @@ ROOT = Path(__file__).resolve().parents[1]
 PAPERS = ("sstvos", "spvos", "defvistr", "seqformer", "stt")
 
 DEMO_BUDGETS: dict[str, list[str]] = {
-    # steps = epochs × (training videos / batch size); validation (whole videos, the paper's metric) once at the end
-    "sstvos": ["--trainer.max_epochs", "4", "--trainer.check_val_every_n_epoch", "4"],        # 4 × 40/4 = 40 steps
-    "spvos": ["--trainer.max_epochs", "4", "--trainer.check_val_every_n_epoch", "4"],         # 4 × 48/4 = 48 steps
-    "defvistr": ["--trainer.max_epochs", "8", "--trainer.check_val_every_n_epoch", "8"],      # 8 × 32/2 = 128 steps
-    "seqformer": ["--trainer.max_epochs", "2", "--trainer.check_val_every_n_epoch", "2"],     # 2 × 64/2 = 64 steps
-    "stt": ["--trainer.max_epochs", "10", "--trainer.check_val_every_n_epoch", "10"],         # 10 × 48/4 = 120 steps
+    # a few epochs, validation (whole videos, the paper's metric) once at the end; ~2-4 min each on 2 busy cores
+    "sstvos": ["--trainer.max_epochs", "2", "--trainer.check_val_every_n_epoch", "2"],
+    "spvos": ["--trainer.max_epochs", "8", "--trainer.check_val_every_n_epoch", "8"],
+    "defvistr": ["--trainer.max_epochs", "5", "--trainer.check_val_every_n_epoch", "5"],
+    "seqformer": ["--trainer.max_epochs", "5", "--trainer.check_val_every_n_epoch", "5"],
+    "stt": ["--trainer.max_epochs", "10", "--trainer.check_val_every_n_epoch", "10"],
 }
 """Per-paper CLI overrides of the demo budget (added after the config files, so they win)."""
 
