@@ -80,3 +80,17 @@ def test_video_inference_is_online(make_sstvos, clip) -> None:
     masks2[:, 1:] = torch.randint(0, 3, masks2[:, 1:].shape)
     pred2 = module(frames2, masks2)
     assert torch.equal(pred2[:, :4], pred[:, :4])
+
+
+def test_late_objects_are_inserted_at_their_first_annotation(make_sstvos, clip) -> None:
+    """YouTube-VOS: an object annotated first at frame 3 is never predicted before it and its ground truth wins there."""
+    module = make_sstvos().eval()
+    frames, _, _ = clip(batch=1, frames=6, size=32, seed=4)
+    masks = torch.zeros(1, 6, 32, 32, dtype=torch.long)
+    masks[:, 0, 4:12, 4:12] = 1
+    masks[:, 3, 20:28, 20:28] = 2  # only the new object is annotated at frame 3 (YouTube-VOS valid)
+    annotated = [True, False, False, True, False, False]
+    pred = module.net.infer_video(frames, masks, annotated, num_objects=2)[0]
+    assert not (pred[:3] == 2).any()
+    assert (pred[3, 20:28, 20:28] == 2).all()
+    assert torch.equal(pred[0], masks[0, 0])
