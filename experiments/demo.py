@@ -49,7 +49,7 @@ DEMO_BUDGETS: dict[str, list[str]] = {
     "spvos": ["--trainer.max_epochs", "8", "--trainer.check_val_every_n_epoch", "8"],
     "defvistr": ["--trainer.max_epochs", "5", "--trainer.check_val_every_n_epoch", "5"],
     "seqformer": ["--trainer.max_epochs", "5", "--trainer.check_val_every_n_epoch", "5"],
-    "stt": ["--trainer.max_epochs", "10", "--trainer.check_val_every_n_epoch", "10"],
+    "stt": ["--trainer.max_epochs", "5", "--trainer.check_val_every_n_epoch", "5"],
 }
 """Per-paper CLI overrides of the demo budget (added after the config files, so they win)."""
 
