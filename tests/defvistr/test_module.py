@@ -54,3 +54,19 @@ def test_benchmark_counts_every_op_and_checks_the_clip_length(tiny_config: dict)
     assert result.params == sum(p.numel() for p in module.parameters())
     with pytest.raises(ConfigError, match="num_frames=2"):
         benchmark_module(module, batch_size=1, num_frames=5, height=64, width=64, warmup=0, iters=1)
+
+
+def test_benchmark_flops_include_the_attention_matmuls(tiny_config: dict) -> None:
+    """Dense VisTR: ``benchmark_forward`` counts exactly ``2·2·Lq·Lk·C`` more FLOPs per attention call than a
+    plain forward, whose CPU SDPA kernel has no FLOP formula (encoder self, decoder self and cross attention)."""
+    from vidseg_common.engine.benchmark import count_flops
+
+    t, n, c = 2, 3, tiny_config["hidden_dim"]
+    module = DefVisTRModule(num_classes=5, num_frames=t, num_instances=n, attention="dense", **tiny_config).eval()
+    inputs = module.example_inputs(1, t, 64, 96)
+    with_attention, _ = count_flops(module.benchmark_forward, inputs)
+    plain, _ = count_flops(module.forward, inputs)
+    s, q = t * 2 * 3, t * n  # tokens of the 2×3 stride-32 maps, queries
+    enc, dec = tiny_config["num_encoder_layers"], tiny_config["num_decoder_layers"]
+    attention = 4 * c * (enc * s * s + dec * (q * q + q * s))
+    assert with_attention - plain == attention

@@ -21,6 +21,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
+from torch.utils.flop_counter import _FlopCounterMode
 
 from vidseg_common.data.formats.youtube_vis import write_youtube_vis_results
 from vidseg_common.engine.module import VidSegModule
@@ -36,6 +39,11 @@ DEFAULT_OPTIMIZER: dict[str, Any] = {
     "lr_mults": {"sampling_offsets": 0.1, "reference_points": 0.1},
 }
 LOGGED_STATS = {"AP": "val/ap", "AP50": "val/ap50", "AP75": "val/ap75", "AR1": "val/ar1", "AR10": "val/ar10"}
+
+
+def _counting_flops() -> bool:
+    """Whether a ``torch.utils.flop_counter.FlopCounterMode`` is active (its dispatch mode is on the stack)."""
+    return any(isinstance(mode, _FlopCounterMode) for mode in _get_current_dispatch_mode_stack())
 
 
 def content_size(size: tuple[int, int], short_side: int | None, max_size: int | None) -> tuple[int, int]:
@@ -193,6 +201,25 @@ class DefVisTRModule(VidSegModule):
         path = Path(self.results_path) if self.results_path else Path(self.trainer.default_root_dir) / "results.json"
         write_youtube_vis_results(path, self._predictions)
         self._predictions = []
+
+    def benchmark_forward(self, *inputs: Any) -> Any:
+        """``self(*inputs)``; while FLOPs are being counted, attention runs on torch's math SDPA path.
+
+        On CPU, ``nn.MultiheadAttention`` calls fused kernels (``_scaled_dot_product_flash_attention_for_cpu``,
+        or ``_native_multi_head_attention`` on its fast path) that have no FLOP formula and, being aten ops, are
+        not reported as uncounted either: the attention matmuls (all of dense VisTR's encoder) counted 0. Under a
+        ``FlopCounterMode`` the fast path is off and SDPA uses the math backend, whose matmuls are counted; timing
+        (no counter active) keeps the fast kernels.
+        """
+        if not _counting_flops():
+            return self(*inputs)
+        fastpath = torch.backends.mha.get_fastpath_enabled()
+        torch.backends.mha.set_fastpath_enabled(False)
+        try:
+            with sdpa_kernel(SDPBackend.MATH):
+                return self(*inputs)
+        finally:
+            torch.backends.mha.set_fastpath_enabled(fastpath)
 
     def example_inputs(self, batch_size: int, num_frames: int, height: int, width: int) -> tuple[Any, ...]:
         """Benchmark inputs ``(B, T, 3, H, W)``; T must be the model's clip length (its queries are laid out for it).
