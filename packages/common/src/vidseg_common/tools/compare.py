@@ -9,7 +9,8 @@ One row per run: paper, dataset, config (the last ``-c`` file), the main metric 
 ``val/ap`` for VIS, ``val/miou`` for VSS, plus ``val/tc`` where logged) at its *latest* logged value,
 parameters (``model/params``), GFLOPs and frames/s (``benchmark/*``: logged by ``vidseg-<paper> benchmark``
 or, for a training run, by :class:`~vidseg_common.engine.callbacks.BenchmarkOnFitEnd`), train time
-(``time/fit_s`` if logged, else the run's wall time) and the run id.
+(``time/fit_s`` if logged, else the run's wall time) and the run id; the CSV adds the experiment, run name
+and the benchmark input size (tag ``benchmark/input``: FLOPs and fps depend on it).
 
 With ``--plot`` the PNG is also logged to MLflow as the artifact ``compare.png`` (with ``compare.csv``) of a
 new run named ``compare`` (tag ``vidseg.kind=compare``) in the experiment ``--log-experiment`` (default
@@ -37,7 +38,7 @@ MAIN_METRICS: tuple[tuple[str, str], ...] = (("val/jf", "J&F"), ("val/ap", "AP")
 """(MLflow key, display name) of each task's main metric, in the order they are looked for."""
 COMPARE_KIND_TAG = "vidseg.kind"
 COLUMNS = ("paper", "dataset", "config", "metric", "score", "tc", "params_m", "gflops", "fps", "train_time_s",
-           "status", "run_id", "experiment", "run_name")
+           "status", "run_id", "experiment", "run_name", "bench_input")
 HEADERS = ("paper", "dataset", "config", "metric", "score", "TC", "params (M)", "GFLOPs", "fps", "train time",
            "status", "run id")
 
@@ -104,6 +105,7 @@ def run_row(run: Any, experiment: str) -> dict[str, Any]:
         "run_id": info.run_id,
         "experiment": experiment,
         "run_name": run_name,
+        "bench_input": tags.get("benchmark/input"),
     }
 
 
