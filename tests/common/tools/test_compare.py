@@ -12,7 +12,8 @@ from PIL import Image
 
 RUNS = [
     # experiment, tags, metrics, (start ms, end ms)
-    ("papers", {"paper": "sstvos", "dataset": "synthetic-davis", "configs": "experiments/_base/trainer_cpu.yaml,experiments/sstvos/synthetic.yaml"},
+    ("papers", {"paper": "sstvos", "dataset": "synthetic-davis", "configs": "experiments/_base/trainer_cpu.yaml,experiments/sstvos/synthetic.yaml",
+                 "benchmark/input": "B=1 T=5 96x160 on cpu"},
      {"val/jf": 0.6543, "model/params": 12_345_678, "benchmark/gflops": 3.21, "benchmark/fps": 17.5, "time/fit_s": 125.0},
      (1_000, 900_000)),
     ("papers", {"paper": "stt", "dataset": "synthetic-cityscapes", "configs": "experiments/stt/synthetic.yaml"},
@@ -106,6 +107,7 @@ def test_csv_and_plot_written_and_logged(store, vidseg, tmp_path: Path) -> None:
     sst = rows[ids["sstvos/papers"]]
     assert float(sst["score"]) == 0.6543 and float(sst["gflops"]) == 3.21 and float(sst["train_time_s"]) == 125.0
     assert float(sst["params_m"]) == pytest.approx(12.345678) and sst["tc"] == "" and sst["experiment"] == "papers"
+    assert sst["bench_input"] == "B=1 T=5 96x160 on cpu" and rows[ids["stt/papers"]]["bench_input"] == ""
     with Image.open(png_path) as image:
         assert image.format == "PNG" and image.width > 400 and image.height > 200
     assert not list(png_path.parent.glob(".*tmp*"))  # atomic writes leave no temporary file
