@@ -99,3 +99,14 @@ def test_loss_decreases_on_a_tiny_batch(make_sstvos, clip) -> None:
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_render_overlay_colours_predicted_objects(make_sstvos, clip) -> None:
+    module = make_sstvos()
+    frames, _, _ = clip(batch=1, frames=3, size=32)
+    pred = torch.zeros(3, 30, 28, dtype=torch.long)
+    pred[-1, 5:10, 5:10] = 1
+    image = module.render_overlay({"frames": frames}, {"pred": pred})
+    assert image.shape == (30, 28, 3) and image.dtype.name == "uint8"
+    plain = module.render_overlay({"frames": frames}, {"pred": torch.zeros_like(pred)})
+    assert (image[5:10, 5:10] != plain[5:10, 5:10]).any() and (image[15:, 15:] == plain[15:, 15:]).all()
