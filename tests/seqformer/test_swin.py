@@ -53,9 +53,8 @@ def test_swin_takes_inputs_other_than_its_build_size() -> None:
         assert torch.isfinite(out["pred_logits"][-1]).all()
 
 
-@pytest.mark.slow
 def test_swin_large_forward() -> None:
-    """The full Swin-L SeqFormer (pretrained=False) runs a 2-frame clip at a non-384 size."""
+    """The full Swin-L SeqFormer (pretrained=False, ~3 s on CPU) runs a 2-frame clip at a non-384 size."""
     options = _swinl_model_options()
     model = SeqFormer(backbone=options["backbone"], backbone_frozen=(), backbone_indices=options["backbone_indices"],
                       **SMALL_TRANSFORMER).eval()
