@@ -36,6 +36,25 @@ def test_linear_flops_are_two_per_mac() -> None:
     assert uncounted == []
 
 
+@pytest.mark.parametrize("kind", ["mha", "sdpa"])
+def test_attention_flops_are_counted_in_eval_mode(kind: str) -> None:
+    """Fused CPU attention kernels have no FLOP formula; counting must not drop them silently."""
+    batch, length, dim, heads = 2, 7, 16, 4
+    x = torch.randn(batch, length, dim)
+    if kind == "mha":
+        mha = nn.MultiheadAttention(dim, heads, batch_first=True).eval()  # eligible for the fast path
+        fn = lambda t: mha(t, t, t, need_weights=False)[0]  # noqa: E731
+        projections = 2 * batch * length * dim * (3 * dim) + 2 * batch * length * dim * dim
+    else:
+        fn = lambda t: nn.functional.scaled_dot_product_attention(t, t, t)  # noqa: E731
+        projections = 0
+    attention = 2 * 2 * batch * length * length * dim  # QK^T and AV, 2 FLOPs per multiply-add
+    flops, uncounted = count_flops(fn, [x])
+    assert flops == projections + attention
+    assert uncounted == []
+    assert torch.backends.mha.get_fastpath_enabled()  # restored afterwards
+
+
 def test_custom_ops_with_and_without_formula() -> None:
     x = torch.rand(3, 5)
     flops, uncounted = count_flops(torch.ops.vidseg_test.scale_with_formula, (x,))

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -69,11 +70,23 @@ class _CustomOpRecorder(TorchDispatchMode):
 
 
 def count_flops(fn: Callable[..., Any], inputs: Sequence[Any]) -> tuple[int, list[str]]:
-    """FLOPs of one call ``fn(*inputs)`` (no grad), and the custom ops that have no FLOP formula."""
+    """FLOPs of one call ``fn(*inputs)`` (no grad), and the custom ops that have no FLOP formula.
+
+    Attention is counted on torch's math path: the fused CPU kernels
+    (``_scaled_dot_product_flash_attention_for_cpu``, ``nn.MultiheadAttention``'s
+    ``_native_multi_head_attention`` fast path) have no FLOP formula and would count as 0 without being
+    reported, so while counting, SDPA is restricted to the math backend (its matmuls are counted) and the
+    MHA fast path is off. Throughput is measured separately, on the fast kernels.
+    """
     counter = FlopCounterMode(display=False)
     recorder = _CustomOpRecorder()
-    with torch.no_grad(), counter, recorder:
-        fn(*inputs)
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with torch.no_grad(), sdpa_kernel([SDPBackend.MATH]), counter, recorder:
+            fn(*inputs)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
     counted = set(counter.flop_registry)
     uncounted = sorted(str(op) for op in recorder.ops if op not in counted)
     return int(counter.get_total_flops()), uncounted
