@@ -57,16 +57,41 @@ def test_benchmark_counts_every_op_and_checks_the_clip_length(tiny_config: dict)
 
 
 def test_benchmark_flops_include_the_attention_matmuls(tiny_config: dict) -> None:
-    """Dense VisTR: ``benchmark_forward`` counts exactly ``2·2·Lq·Lk·C`` more FLOPs per attention call than a
-    plain forward, whose CPU SDPA kernel has no FLOP formula (encoder self, decoder self and cross attention)."""
+    """Dense VisTR: the benchmark's counter finds exactly ``2·2·Lq·Lk·C`` more FLOPs per attention call than a
+    bare ``FlopCounterMode``, for which the CPU's fused SDPA kernel has no formula (encoder self, decoder self
+    and cross attention)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
     from vidseg_common.engine.benchmark import count_flops
 
     t, n, c = 2, 3, tiny_config["hidden_dim"]
     module = DefVisTRModule(num_classes=5, num_frames=t, num_instances=n, attention="dense", **tiny_config).eval()
     inputs = module.example_inputs(1, t, 64, 96)
     with_attention, _ = count_flops(module.benchmark_forward, inputs)
-    plain, _ = count_flops(module.forward, inputs)
+    bare = FlopCounterMode(display=False)
+    with torch.no_grad(), bare:
+        module(*inputs)
+    plain = bare.get_total_flops()
     s, q = t * 2 * 3, t * n  # tokens of the 2×3 stride-32 maps, queries
     enc, dec = tiny_config["num_encoder_layers"], tiny_config["num_decoder_layers"]
     attention = 4 * c * (enc * s * s + dec * (q * q + q * s))
     assert with_attention - plain == attention
+
+
+def test_render_overlay_paints_the_best_sequences_on_the_first_frame(tiny_config: dict) -> None:
+    import numpy as np
+    import torch
+
+    module = DefVisTRModule(**tiny_config, overlay_max_instances=1)
+    frames = torch.zeros(1, 2, 3, 16, 20)
+    masks = torch.zeros(2, 2, 16, 20, dtype=torch.bool)
+    masks[0, 0, :4, :4] = True  # low score: not drawn with overlay_max_instances=1
+    masks[1, 0, 8:, 10:] = True
+    outputs = {"masks": masks, "scores": torch.tensor([0.2, 0.9]), "labels": torch.tensor([0, 3])}
+    image = module.render_overlay({"frames": frames}, outputs)
+    base = module.render_overlay({"frames": frames}, {**outputs, "masks": torch.zeros_like(masks)})
+    assert image.shape == (16, 20, 3) and image.dtype == np.uint8
+    changed = (image != base).any(-1)
+    assert changed[12:, 14:].all()  # inside the best sequence's mask
+    assert not changed[:4, :4].any()  # the lower-scoring one is left out

@@ -21,11 +21,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.nn.attention import SDPBackend, sdpa_kernel
-from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
-from torch.utils.flop_counter import _FlopCounterMode
 
 from vidseg_common.data.formats.youtube_vis import write_youtube_vis_results
+from vidseg_common.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from vidseg_common.engine.module import VidSegModule
 from vidseg_common.errors import ConfigError
 from vidseg_common.metrics.vis import VideoAP
@@ -39,11 +37,6 @@ DEFAULT_OPTIMIZER: dict[str, Any] = {
     "lr_mults": {"sampling_offsets": 0.1, "reference_points": 0.1},
 }
 LOGGED_STATS = {"AP": "val/ap", "AP50": "val/ap50", "AP75": "val/ap75", "AR1": "val/ar1", "AR10": "val/ar10"}
-
-
-def _counting_flops() -> bool:
-    """Whether a ``torch.utils.flop_counter.FlopCounterMode`` is active (its dispatch mode is on the stack)."""
-    return any(isinstance(mode, _FlopCounterMode) for mode in _get_current_dispatch_mode_stack())
 
 
 def content_size(size: tuple[int, int], short_side: int | None, max_size: int | None) -> tuple[int, int]:
@@ -117,6 +110,7 @@ class DefVisTRModule(VidSegModule):
         weight_mask: float = 1.0,
         weight_dice: float = 1.0,
         mask_threshold: float = 0.5,
+        overlay_max_instances: int = 5,
         results_path: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -138,6 +132,7 @@ class DefVisTRModule(VidSegModule):
         self.criterion = SetCriterion(num_classes, matcher, eos_coef, weight_ce, weight_bbox, weight_giou,
                                       weight_mask, weight_dice)
         self.mask_threshold, self.results_path = mask_threshold, results_path
+        self.overlay_max_instances = overlay_max_instances
         # An output location, not a model property: kept out of checkpoints so that ``predict --ckpt_path``
         # takes the value given on the command line instead of the one saved at training time.
         self.hparams.pop("results_path", None)
@@ -171,6 +166,18 @@ class DefVisTRModule(VidSegModule):
         self.val_ap.update(preds, target, video_id=int(batch["meta"][0]["video_id"]))
         return preds
 
+    def render_overlay(self, batch: dict[str, Any], outputs: dict[str, Tensor]) -> np.ndarray | None:
+        """First frame of the video with the ``overlay_max_instances`` best-scoring predicted sequences:
+        ``(H, W, 3) uint8``, one colour per slot, "slot class score" captions."""
+        from vidseg_common.viz import overlay_instances, to_uint8_image
+
+        image = to_uint8_image(batch["frames"][0, 0], IMAGENET_MEAN, IMAGENET_STD)
+        best = outputs["scores"].argsort(descending=True)[: self.overlay_max_instances]
+        order = best.flip(0).tolist()  # ascending score: the most confident is drawn last, on top
+        masks = outputs["masks"][order, 0].cpu().numpy() if order else np.zeros((0, *image.shape[:2]), bool)
+        texts = [f"{i} c{int(outputs['labels'][i])} {float(outputs['scores'][i]):.2f}" for i in order]
+        return overlay_instances(image, masks, texts, color_ids=[i % 254 + 1 for i in order])
+
     def on_validation_epoch_end(self) -> None:
         stats = self.val_ap.compute()
         for name, key in LOGGED_STATS.items():
@@ -201,25 +208,6 @@ class DefVisTRModule(VidSegModule):
         path = Path(self.results_path) if self.results_path else Path(self.trainer.default_root_dir) / "results.json"
         write_youtube_vis_results(path, self._predictions)
         self._predictions = []
-
-    def benchmark_forward(self, *inputs: Any) -> Any:
-        """``self(*inputs)``; while FLOPs are being counted, attention runs on torch's math SDPA path.
-
-        On CPU, ``nn.MultiheadAttention`` calls fused kernels (``_scaled_dot_product_flash_attention_for_cpu``,
-        or ``_native_multi_head_attention`` on its fast path) that have no FLOP formula and, being aten ops, are
-        not reported as uncounted either: the attention matmuls (all of dense VisTR's encoder) counted 0. Under a
-        ``FlopCounterMode`` the fast path is off and SDPA uses the math backend, whose matmuls are counted; timing
-        (no counter active) keeps the fast kernels.
-        """
-        if not _counting_flops():
-            return self(*inputs)
-        fastpath = torch.backends.mha.get_fastpath_enabled()
-        torch.backends.mha.set_fastpath_enabled(False)
-        try:
-            with sdpa_kernel(SDPBackend.MATH):
-                return self(*inputs)
-        finally:
-            torch.backends.mha.set_fastpath_enabled(fastpath)
 
     def example_inputs(self, batch_size: int, num_frames: int, height: int, width: int) -> tuple[Any, ...]:
         """Benchmark inputs ``(B, T, 3, H, W)``; T must be the model's clip length (its queries are laid out for it).
