@@ -73,3 +73,12 @@ def test_bad_input():
         object_affinity(weights, labels[:, :1], 2, "grid", [])
     with pytest.raises(ConfigError, match="num_objects"):
         object_affinity(weights, labels, 0, "grid", [])
+
+
+def test_benchmark_counts_the_op_as_zero_flops_not_uncounted():
+    from vidseg_common.engine.benchmark import count_flops
+
+    q, k, v, labels = _inputs(1, 2, 2, 3, 3, num_objects=2, seed=4)
+    _, weights = _sparse_st_attn_op(q, k, v, "local", [3], False, 1.0)
+    flops, uncounted = count_flops(lambda w: _object_affinity_op(w, labels, 2, "local", [3]), [weights])
+    assert flops == 0 and uncounted == []
