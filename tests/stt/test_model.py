@@ -91,3 +91,23 @@ def test_benchmark_inputs_stream_with_a_full_cache(make_stt) -> None:
         module.stream_step(frames[:, 0], expected)
         torch.testing.assert_close(logits, module.stream_step(frames[:, 1], expected))
     assert all(a is b for a, b in zip((key for key, _ in cache), before, strict=True))  # the same entries: the cache is reused unchanged between timed calls
+
+
+def test_render_overlay_uses_the_official_class_colours(make_stt) -> None:
+    import numpy as np
+
+    from vidseg_common.viz import class_palette
+
+    module = make_stt(num_classes=19)
+    frames = torch.zeros(1, 2, 3, 8, 8)
+    pred = torch.zeros(1, 8, 8, dtype=torch.long)
+    pred[0, :, 4:] = 13  # car
+    image = module.render_overlay({"frames": frames}, {"pred": pred})
+    base = module.render_overlay({"frames": frames}, {"pred": torch.zeros_like(pred)})
+    palette = class_palette("cityscapes").astype(np.int64)
+    # same frame, only the class changes: the blend moves by half the palette difference
+    expected = (palette[13] - palette[0]) / 2
+    assert np.abs(image[:, 4:].astype(np.int64) - base[:, 4:] - expected).max() <= 1
+    assert (image[:, :4] == base[:, :4]).all()
+    other = make_stt(num_classes=5).render_overlay({"frames": frames}, {"pred": pred % 5})
+    assert other.shape == (8, 8, 3) and other.dtype == np.uint8

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidseg_common.data.formats.png import davis_palette, write_index_png
+from vidseg_common.data.formats.png import write_index_png
 from vidseg_common.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from vidseg_common.engine.module import VidSegModule
 from vidseg_common.errors import ConfigError, DataError
@@ -282,10 +282,13 @@ class STTModule(VidSegModule):
         return logit.shape[-2] - height < divisor and logit.shape[-1] - width < divisor
 
     def render_overlay(self, batch: dict[str, Any], outputs: dict[str, torch.Tensor]) -> np.ndarray:
-        """Annotated frame blended with the predicted classes (DAVIS palette): ``(H, W, 3) uint8``."""
-        mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-        std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-        frame = (batch["frames"][0, -1].detach().cpu().float() * std + mean).clamp(0, 1)
-        image = frame.permute(1, 2, 0).numpy() * 255.0
-        colours = davis_palette()[(outputs["pred"][0].cpu().numpy() % 255) + 1].astype(np.float64)
-        return (0.5 * image + 0.5 * colours).astype(np.uint8)
+        """Annotated frame blended with the predicted classes in the dataset's official colours (Cityscapes
+        trainIds or CamVid, from the datamodule; Cityscapes when there is none): ``(H, W, 3) uint8``."""
+        from vidseg_common.viz import overlay_classes, overlay_ids, to_uint8_image
+
+        image = to_uint8_image(batch["frames"][0, -1], IMAGENET_MEAN, IMAGENET_STD)
+        pred = outputs["pred"][0].cpu().numpy()
+        dataset = getattr(getattr(self.trainer, "datamodule", None), "dataset", "cityscapes") if self._trainer else "cityscapes"
+        if self.num_classes == {"cityscapes": 19, "camvid": 11}.get(dataset):
+            return overlay_classes(image, pred, dataset)
+        return overlay_ids(image, pred % 254 + 1, outline=False)  # a label set without official colours
