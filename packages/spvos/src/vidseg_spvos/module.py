@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
-from vidseg_common.data.formats.png import davis_palette, write_index_png
+from vidseg_common.data.formats.png import write_index_png
 from vidseg_common.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from vidseg_common.engine.module import VidSegModule
 from vidseg_common.errors import ConfigError
@@ -209,16 +209,14 @@ class SpVOSModule(VidSegModule):
         return paths
 
     def render_overlay(self, batch: dict[str, Any], outputs: dict[str, torch.Tensor]) -> np.ndarray:
-        """Last frame of the video blended with its predicted objects (DAVIS palette): ``(H, W, 3) uint8``."""
+        """Last frame of the video with its predicted objects (DAVIS palette, id numbers drawn, via
+        :func:`vidseg_common.viz.overlay_ids`): ``(H, W, 3) uint8``."""
+        from vidseg_common.viz import overlay_ids, to_uint8_image
+
         pred = outputs["pred"][-1].cpu().numpy()
         height, width = pred.shape
-        mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-        std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-        frame = (batch["frames"][0, -1, :, :height, :width].detach().cpu().float() * std + mean).clamp(0, 1)
-        image = frame.permute(1, 2, 0).numpy() * 255.0
-        colours = davis_palette()[pred].astype(np.float64)
-        alpha = np.where(pred[..., None] > 0, 0.5, 0.0)
-        return ((1 - alpha) * image + alpha * colours).astype(np.uint8)
+        image = to_uint8_image(batch["frames"][0, -1, :, :height, :width], IMAGENET_MEAN, IMAGENET_STD)
+        return overlay_ids(image, pred, label_ids=True)
 
     # ------------------------------------------------------------------ benchmarking
     def example_inputs(self, batch_size: int, num_frames: int, height: int, width: int) -> tuple[Any, ...]:

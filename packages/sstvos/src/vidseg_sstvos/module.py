@@ -27,7 +27,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from vidseg_common.data.formats.png import VOID_ID, davis_palette, write_index_png
+from vidseg_common.data.formats.png import VOID_ID, write_index_png
 from vidseg_common.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from vidseg_common.engine.module import VidSegModule
 from vidseg_common.errors import ConfigError, DataError
@@ -224,15 +224,14 @@ class SSTVOSModule(VidSegModule):
         return paths
 
     def render_overlay(self, batch: dict[str, Any], outputs: dict[str, torch.Tensor]) -> np.ndarray:
-        """Last frame of the video blended with its predicted objects (DAVIS palette): ``(H, W, 3) uint8``."""
+        """Last frame of the video with its predicted objects (DAVIS palette, id numbers drawn, via
+        :func:`vidseg_common.viz.overlay_ids`): ``(H, W, 3) uint8``."""
+        from vidseg_common.viz import overlay_ids, to_uint8_image
+
         pred = outputs["pred"][-1].cpu().numpy()
-        mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-        std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-        frame = (batch["frames"][0, -1, :, : pred.shape[0], : pred.shape[1]].detach().cpu().float() * std + mean).clamp(0, 1)
-        image = frame.permute(1, 2, 0).numpy() * 255.0
-        colours = davis_palette()[pred].astype(np.float64)
-        blend = np.where(pred[..., None] > 0, 0.5 * image + 0.5 * colours, image)
-        return blend.astype(np.uint8)
+        height, width = pred.shape
+        image = to_uint8_image(batch["frames"][0, -1, :, :height, :width], IMAGENET_MEAN, IMAGENET_STD)
+        return overlay_ids(image, pred, label_ids=True)
 
     # ------------------------------------------------------------------ benchmarking
     def example_inputs(self, batch_size: int, num_frames: int, height: int, width: int) -> tuple[Any, ...]:
