@@ -17,11 +17,10 @@ import numpy as np
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
-from vidseg_common.data.formats.png import write_index_png
+from vidseg_common.data.formats.davis import write_vos_masks
 from vidseg_common.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from vidseg_common.engine.module import VidSegModule
 from vidseg_common.errors import ConfigError
-from vidseg_common.io import resolve_inside
 from vidseg_common.metrics.jandf import JandF
 from vidseg_common.models.losses import BootstrappedCE
 from vidseg_spvos.criterion import SparsityLoss
@@ -200,13 +199,7 @@ class SpVOSModule(VidSegModule):
         pred = self.infer(batch).to(torch.uint8).cpu().numpy()
         meta = batch["meta"][0]
         root = Path(self.predict_dir) if self.predict_dir else Path(self.trainer.default_root_dir) / "predictions"
-        paths = []
-        for ids, name in zip(pred, meta["frames"]):
-            path = resolve_inside(root, f"{meta['video']}/{name}.png", "prediction")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_index_png(path, ids)
-            paths.append(str(path))
-        return paths
+        return write_vos_masks(root, meta["video"], list(meta["frames"]), pred)
 
     def render_overlay(self, batch: dict[str, Any], outputs: dict[str, torch.Tensor]) -> np.ndarray:
         """Last frame of the video with its predicted objects (DAVIS palette, id numbers drawn, via

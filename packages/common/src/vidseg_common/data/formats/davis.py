@@ -131,13 +131,18 @@ def write_davis_video(
         write_vos_masks(root / "Annotations" / resolution, video, frame_names, masks)
 
 
-def write_vos_masks(out_dir: str | Path, video: str, frame_names: list[str], masks: np.ndarray) -> None:
-    """Write ``masks (T, H, W)`` ids as ``<out_dir>/<video>/<frame>.png`` (DAVIS palette) — also the prediction format."""
+def write_vos_masks(out_dir: str | Path, video: str, frame_names: list[str], masks: np.ndarray) -> list[str]:
+    """Write ``masks (T, H, W)`` ids as ``<out_dir>/<video>/<frame>.png`` (DAVIS palette, atomically) — also the
+    prediction format of the VOS packages. Returns the written paths."""
     video_dir = resolve_inside(out_dir, video, "video")
     if len(frame_names) != len(masks):
         raise DataError(f"{video_dir}: {len(frame_names)} frame names but {len(masks)} masks")
+    paths = []
     for name, mask in zip(frame_names, masks):
-        write_index_png(video_dir / f"{name}.png", mask)
+        path = resolve_inside(video_dir, f"{name}.png", "frame")
+        write_index_png(path, mask)
+        paths.append(str(path))
+    return paths
 
 
 def write_davis_split(root: str | Path, split: str, videos: list[str], year: str = "2017") -> None:
