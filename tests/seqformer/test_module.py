@@ -59,3 +59,21 @@ def test_validation_scores_original_size(
     monkeypatch.setattr(module, "infer_video", lambda frames, size: oracle if tuple(size) == original else None)
     module.validation_step(_batch(target, (64, 96), original), 0)
     assert float(module.val_ap.compute()["AP"]) == pytest.approx(expected_ap)
+
+
+def test_render_overlay_draws_original_size_masks_on_the_unpadded_frame(make_target: Callable) -> None:
+    import numpy as np
+
+    module = SeqFormerModule(**TINY, overlay_max_instances=1)
+    original = (60, 90)  # no datamodule: the content is the top-left original-size region of the padded input
+    target = make_target([1, 3], 3, original, seed=4)
+    batch = _batch(target, (64, 96), original)
+    masks = torch.zeros(2, 3, *original, dtype=torch.bool)
+    masks[0, 0, :10, :10] = True  # lower score: left out
+    masks[1, 0, 30:, 45:] = True
+    outputs = {"masks": masks, "scores": torch.tensor([0.3, 0.9]), "labels": torch.tensor([1, 3])}
+    image = module.render_overlay(batch, outputs)
+    base = module.render_overlay(batch, {**outputs, "masks": torch.zeros_like(masks)})
+    assert image.shape == (60, 90, 3) and image.dtype == np.uint8
+    changed = (image != base).any(-1)
+    assert changed[40:, 60:].all() and not changed[:10, :10].any()

@@ -23,7 +23,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from vidseg_common.data.formats.youtube_vis import write_youtube_vis_results
-from vidseg_common.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from vidseg_common.engine.module import VidSegModule
 from vidseg_common.errors import ConfigError
 from vidseg_common.metrics.vis import VideoAP
@@ -169,14 +168,10 @@ class DefVisTRModule(VidSegModule):
     def render_overlay(self, batch: dict[str, Any], outputs: dict[str, Tensor]) -> np.ndarray | None:
         """First frame of the video with the ``overlay_max_instances`` best-scoring predicted sequences:
         ``(H, W, 3) uint8``, one colour per slot, "slot class score" captions."""
-        from vidseg_common.viz import overlay_instances, to_uint8_image
+        from vidseg_common.viz import vis_prediction_overlay
 
-        image = to_uint8_image(batch["frames"][0, 0], IMAGENET_MEAN, IMAGENET_STD)
-        best = outputs["scores"].argsort(descending=True)[: self.overlay_max_instances]
-        order = best.flip(0).tolist()  # ascending score: the most confident is drawn last, on top
-        masks = outputs["masks"][order, 0].cpu().numpy() if order else np.zeros((0, *image.shape[:2]), bool)
-        texts = [f"{i} c{int(outputs['labels'][i])} {float(outputs['scores'][i]):.2f}" for i in order]
-        return overlay_instances(image, masks, texts, color_ids=[i % 254 + 1 for i in order])
+        return vis_prediction_overlay(batch["frames"][0, 0], outputs["masks"][:, 0], outputs["scores"],
+                                      outputs["labels"], self.overlay_max_instances)
 
     def on_validation_epoch_end(self) -> None:
         stats = self.val_ap.compute()

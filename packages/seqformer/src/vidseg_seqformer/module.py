@@ -65,6 +65,7 @@ class SeqFormerModule(VidSegModule):
         weight_dice: dice loss weight (5).
         top_k: (query, class) pairs kept per video at inference (10).
         mask_threshold: probability threshold of the masks (0.5).
+        overlay_max_instances: best-scoring predictions drawn in the validation overlay images.
         decompose: query decomposition into per-frame box queries (``False``: the Table 3 ablation).
         backbone_indices: timm feature indices of the stride 8/16/32 maps (ResNet ``[2, 3, 4]``, Swin ``[1, 2, 3]``).
         results_json: where ``predict`` writes the YouTube-VIS results (default ``<root_dir>/results.json``).
@@ -101,6 +102,7 @@ class SeqFormerModule(VidSegModule):
         weight_dice: float = 5.0,
         top_k: int = 10,
         mask_threshold: float = 0.5,
+        overlay_max_instances: int = 5,
         decompose: bool = True,
         backbone_indices: list[int] | None = None,
         results_json: str | None = None,
@@ -129,6 +131,7 @@ class SeqFormerModule(VidSegModule):
         matcher = SequenceMatcher(cost_class, cost_bbox, cost_giou)
         self.criterion = SetCriterion(matcher, num_classes, weight_ce, weight_bbox, weight_giou, weight_mask, weight_dice)
         self.top_k, self.mask_threshold, self.results_json = top_k, mask_threshold, results_json
+        self.overlay_max_instances = overlay_max_instances
         # an output path is not a property of the trained model: keep it out of the checkpoint, otherwise
         # LightningCLI's ``--ckpt_path`` would restore the training run's value over ``--model.results_json``
         self.hparams.pop("results_json", None)
@@ -185,6 +188,17 @@ class SeqFormerModule(VidSegModule):
         target = self._ground_truth(batch["targets"][0], tuple(batch["frames"].shape[-2:]), original)
         self.val_ap.update(preds, target, video_id=int(meta["video_id"]))
         return preds
+
+    def render_overlay(self, batch: dict[str, Any], outputs: dict[str, Tensor]) -> np.ndarray:
+        """First frame of the video (its resized content, without padding) with the ``overlay_max_instances``
+        best-scoring predictions: ``(H, W, 3) uint8``."""
+        from vidseg_common.viz import vis_prediction_overlay
+
+        meta = batch["meta"][0]
+        frames = batch["frames"]
+        h, w = self._content_size((int(meta["size"][0]), int(meta["size"][1])), tuple(frames.shape[-2:]))
+        return vis_prediction_overlay(frames[0, 0, :, :h, :w], outputs["masks"][:, 0], outputs["scores"],
+                                      outputs["labels"], self.overlay_max_instances)
 
     def on_validation_epoch_end(self) -> None:
         stats = self.val_ap.compute()

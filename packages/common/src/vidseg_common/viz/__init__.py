@@ -4,7 +4,8 @@ What a paper module's ``render_overlay`` (the image the :class:`~vidseg_common.e
 logs) should call, per task, on one de-normalised frame (:func:`to_uint8_image`):
 
 * VOS: :func:`overlay_ids` ``(image, ids, label_ids=True)`` — object ids in the DAVIS palette, id numbers drawn;
-* VIS: :func:`overlay_instances` ``(image, masks, texts)`` — one colour per instance, "id class score" captions;
+* VIS: :func:`overlay_instances` ``(image, masks, texts)`` — one colour per instance, "id class score" captions
+  (:func:`vis_prediction_overlay` does it from a model's ``masks / scores / labels`` tensors);
 * VSS: :func:`overlay_classes` ``(image, labels, dataset="cityscapes"|"camvid")`` — official class colours.
 
 ``vidseg visualize`` uses the same functions through :mod:`.sources` (readers of prediction folders / JSON).
@@ -12,6 +13,7 @@ logs) should call, per task, on one de-normalised frame (:func:`to_uint8_image`)
 
 from vidseg_common.viz.overlay import overlay_classes, overlay_ids, overlay_instances, to_uint8_image
 from vidseg_common.viz.palette import class_palette, instance_palette
+from vidseg_common.viz.predictions import vis_prediction_overlay
 from vidseg_common.viz.sheet import contact_sheet, sample_indices
 from vidseg_common.viz.video import write_gif, write_mp4
 
@@ -24,6 +26,7 @@ __all__ = [
     "overlay_instances",
     "sample_indices",
     "to_uint8_image",
+    "vis_prediction_overlay",
     "write_gif",
     "write_mp4",
 ]
