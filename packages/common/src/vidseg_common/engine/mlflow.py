@@ -37,6 +37,14 @@ def default_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root() / 'mlflow.db'}"
 
 
+SQLITE_PREFIX = "sqlite:///"
+
+
+def sqlite_artifact_root(uri: str, experiment_name: str) -> Path:
+    """``<folder of the sqlite file>/mlruns/<experiment_name>`` for ``sqlite:///<path>`` (relative paths from the cwd)."""
+    return Path(uri[len(SQLITE_PREFIX):]).expanduser().resolve().parent / "mlruns" / experiment_name
+
+
 class VidSegMLFlowLogger(MLFlowLogger):
     """``MLFlowLogger`` whose defaults work with mlflow 3 and whose runs can be resumed.
 
@@ -46,8 +54,9 @@ class VidSegMLFlowLogger(MLFlowLogger):
         tracking_uri: ``None`` → :func:`default_tracking_uri`, resolved now (not at import time).
         tags: extra run tags.
         log_model: upload checkpoints as artifacts (``False`` records only their paths as tags).
-        artifact_location: where a *new* experiment stores artifacts; ``None`` with the default local
-            store → ``<project>/mlruns/<experiment_name>``.
+        artifact_location: where a *new* experiment stores artifacts; ``None`` with an sqlite store →
+            ``<folder of the .db>/mlruns/<experiment_name>`` (the default store: ``<project>/mlruns/...``),
+            never mlflow's own default ``./mlruns`` of the current directory.
         run_id: attach to an existing run instead of creating one.
     """
 
@@ -62,8 +71,8 @@ class VidSegMLFlowLogger(MLFlowLogger):
         run_id: str | None = None,
     ) -> None:
         uri = tracking_uri or default_tracking_uri()
-        if artifact_location is None and uri.startswith("sqlite:///") and not os.environ.get("MLFLOW_TRACKING_URI"):
-            artifact_location = (project_root() / "mlruns" / experiment_name).as_uri()
+        if artifact_location is None and uri.startswith(SQLITE_PREFIX):
+            artifact_location = sqlite_artifact_root(uri, experiment_name).as_uri()
         super().__init__(
             experiment_name=experiment_name,
             run_name=run_name,
