@@ -16,7 +16,7 @@ help:
 	@echo "make test-slow  only the slow tests"
 	@echo "make lint       ruff + import-linter"
 	@echo "make bench      every benchmark script in benchmarks/ at quick sizes (ops.py runs the ops_* families)"
-	@echo "make demo       train every paper briefly on synthetic data, log to MLflow, then vidseg compare (~15 min, 2 cores)"
+	@echo "make demo       train every paper briefly on synthetic data, log to MLflow, then vidseg compare (~5 min after install, 2 idle cores)"
 
 install: $(STAMP)
 
