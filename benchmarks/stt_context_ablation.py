@@ -7,6 +7,9 @@ the STT update ``|out − q| / |q|`` on the encoder features.
 
     python benchmarks/stt_context_ablation.py outputs/stt/r3_stt/checkpoints/last.ckpt \\
         --config experiments/stt/synthetic.yaml --cache-dir outputs/stt/cache
+
+``--quick`` (``make bench``) runs the same measurement on an untrained model of the config and 2 small val
+videos: a pipeline check, its numbers mean nothing.
 """
 
 from __future__ import annotations
@@ -25,18 +28,27 @@ from vidseg_stt.video_eval import synthetic_corruptions
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint")
+    parser.add_argument("checkpoint", nargs="?", help="a trained STT checkpoint (not needed with --quick)")
     parser.add_argument("--config", default="experiments/stt/synthetic.yaml")
     parser.add_argument("--cache-dir", default=None)
+    parser.add_argument("--quick", action="store_true", help="untrained model, 2 small val videos (pipeline check)")
     args = parser.parse_args()
-    ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
-    module = STTModule(**{k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")})
-    module.load_state_dict(ckpt["state_dict"])
+    config = yaml.safe_load(Path(args.config).read_text())
+    data = config["data"]["init_args"]
+    data.update(cache_dir=args.cache_dir, num_workers=0)
+    if args.checkpoint:
+        ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
+        module = STTModule(**{k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")})
+        module.load_state_dict(ckpt["state_dict"])
+    elif args.quick:
+        torch.manual_seed(0)
+        module = STTModule(**{**config["model"], "pretrained": False, "stt_zero_init": False})
+        data["synthetic"] = {**data.get("synthetic", {}), "num_videos": 2, "num_val_videos": 2}
+    else:
+        parser.error("a checkpoint is required (or --quick)")
     module.eval()
     if module.stt is None:
-        raise SystemExit("the checkpoint has no STT block (use_stt: false)")
-    data = yaml.safe_load(Path(args.config).read_text())["data"]["init_args"]
-    data.update(cache_dir=args.cache_dir, num_workers=0)
+        raise SystemExit("the model has no STT block (use_stt: false)")
     dm = VSSDataModule(**data)
     dm.setup("validate")
     dataset = dm.datasets["val"]
