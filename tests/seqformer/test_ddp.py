@@ -1,18 +1,16 @@
 """2-process CPU DDP (gloo) smoke test of ``vidseg-seqformer fit`` (issue 9, must-show 4).
 
-Run in a subprocess: under pytest, Lightning's ``ddp`` launcher would re-run the pytest command line.
+Run through :func:`ddp_fit.run_ddp_fit` (a subprocess: under pytest, Lightning's ``ddp`` launcher would re-run
+the pytest command line).
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from mlflow import MlflowClient
+from ddp_fit import run_ddp_fit
 
 CONFIG = """
 seed_everything: 0
@@ -34,17 +32,7 @@ trainer:
 def test_fit_with_two_cpu_processes(tmp_path: Path) -> None:
     config = tmp_path / "ddp.yaml"
     config.write_text(CONFIG)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "CI": "1", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(
-        [sys.executable, "-m", "vidseg_seqformer", "fit", "-c", str(config), "--data.init_args.cache_dir",
-         str(tmp_path / "cache"), "--trainer.default_root_dir", str(tmp_path / "out")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "distributed_backend=gloo" in result.stdout + result.stderr
-    client = MlflowClient(uri)
-    (run,) = client.search_runs([client.get_experiment_by_name("seqformer").experiment_id])
-    assert run.info.status == "FINISHED" and "val/ap" in run.data.metrics
-    checkpoint = torch.load(tmp_path / "out" / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
+    run, last = run_ddp_fit("seqformer", ["-c", str(config)], tmp_path)
+    assert "val/ap" in run.data.metrics
+    checkpoint = torch.load(last, weights_only=True, map_location="cpu")
     assert checkpoint["global_step"] == 2  # 4 clips, batch 1, 2 ranks → 2 steps per rank

@@ -1,37 +1,23 @@
-"""2-process CPU DDP smoke test of ``vidseg-spvos fit`` (gloo), in a subprocess (Lightning's ddp launcher re-runs argv)."""
+"""2-process CPU DDP (gloo) smoke test of ``vidseg-spvos fit`` (through :func:`ddp_fit.run_ddp_fit`)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from mlflow import MlflowClient
+from ddp_fit import REPO, run_ddp_fit
 
 
 @pytest.mark.slow
 def test_fit_with_two_cpu_processes(tmp_path: Path) -> None:
-    repo = Path(__file__).resolve().parents[2]
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    env = dict(os.environ, MLFLOW_TRACKING_URI=uri, CI="1", OMP_NUM_THREADS="1")
-    out = tmp_path / "out"
-    result = subprocess.run(
-        [sys.executable, "-m", "vidseg_spvos", "fit", "-c", str(repo / "experiments/spvos/synthetic.yaml"),
-         "--model.value_dim", "32", "--model.decoder_channels", "[32, 16, 16]",
-         "--data.init_args.cache_dir", str(tmp_path / "cache"), "--data.init_args.num_workers", "0",
-         "--data.init_args.batch_size", "2", "--data.init_args.crop_size", "[32, 32]",
-         "--data.init_args.synthetic", '{"num_videos": 4, "num_val_videos": 2, "num_frames": 6, "height": 32, "width": 48}',
-         "--trainer.devices", "2", "--trainer.strategy", "ddp", "--trainer.max_epochs", "1",
-         "--trainer.check_val_every_n_epoch", "1", "--trainer.default_root_dir", str(out)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "distributed_backend=gloo" in result.stdout + result.stderr
-    client = MlflowClient(uri)
-    (run,) = client.search_runs([client.get_experiment_by_name("spvos").experiment_id])  # only rank 0 logs
-    assert run.info.status == "FINISHED" and 0.0 <= run.data.metrics["val/jf"] <= 1.0
-    checkpoint = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
+    run, last = run_ddp_fit("spvos", [
+        "-c", str(REPO / "experiments/spvos/synthetic.yaml"),
+        "--model.value_dim", "32", "--model.decoder_channels", "[32, 16, 16]",
+        "--data.init_args.batch_size", "2", "--data.init_args.crop_size", "[32, 32]",
+        "--data.init_args.synthetic", '{"num_videos": 4, "num_val_videos": 2, "num_frames": 6, "height": 32, "width": 48}',
+        "--trainer.max_epochs", "1", "--trainer.check_val_every_n_epoch", "1",
+    ], tmp_path)
+    assert 0.0 <= run.data.metrics["val/jf"] <= 1.0
+    checkpoint = torch.load(last, weights_only=True, map_location="cpu")
     assert checkpoint["global_step"] == 1  # 4 clips, batch 2, 2 ranks → 1 step per rank
