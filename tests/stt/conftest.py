@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-import torch
+from determinism import seeded_single_thread
 
 from vidseg_stt.module import STTModule
 
@@ -26,10 +26,4 @@ def make_stt():
     return tiny_module
 
 
-@pytest.fixture(autouse=True)
-def _seed_and_threads():
-    torch.manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+_seed_and_threads = pytest.fixture(autouse=True, name="_seed_and_threads")(seeded_single_thread)

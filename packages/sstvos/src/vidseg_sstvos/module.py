@@ -29,7 +29,6 @@ import torch
 
 from vidseg_common.data.formats.davis import write_vos_masks
 from vidseg_common.data.formats.png import VOID_ID
-from vidseg_common.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from vidseg_common.engine.module import VidSegModule
 from vidseg_common.errors import ConfigError, DataError
 from vidseg_common.metrics.jandf import JandF
@@ -219,13 +218,10 @@ class SSTVOSModule(VidSegModule):
 
     def render_overlay(self, batch: dict[str, Any], outputs: dict[str, torch.Tensor]) -> np.ndarray:
         """Last frame of the video with its predicted objects (DAVIS palette, id numbers drawn, via
-        :func:`vidseg_common.viz.overlay_ids`): ``(H, W, 3) uint8``."""
-        from vidseg_common.viz import overlay_ids, to_uint8_image
+        :func:`vidseg_common.viz.vos_prediction_overlay`): ``(H, W, 3) uint8``."""
+        from vidseg_common.viz import vos_prediction_overlay
 
-        pred = outputs["pred"][-1].cpu().numpy()
-        height, width = pred.shape
-        image = to_uint8_image(batch["frames"][0, -1, :, :height, :width], IMAGENET_MEAN, IMAGENET_STD)
-        return overlay_ids(image, pred, label_ids=True)
+        return vos_prediction_overlay(batch["frames"][0, -1], outputs["pred"][-1])
 
     # ------------------------------------------------------------------ benchmarking
     def example_inputs(self, batch_size: int, num_frames: int, height: int, width: int) -> tuple[Any, ...]:

@@ -13,7 +13,7 @@ logs) should call, per task, on one de-normalised frame (:func:`to_uint8_image`)
 
 from vidseg_common.viz.overlay import overlay_classes, overlay_ids, overlay_instances, to_uint8_image
 from vidseg_common.viz.palette import class_palette, instance_palette
-from vidseg_common.viz.predictions import vis_prediction_overlay
+from vidseg_common.viz.predictions import vis_prediction_overlay, vos_prediction_overlay
 from vidseg_common.viz.sheet import contact_sheet, sample_indices
 from vidseg_common.viz.video import write_gif, write_mp4
 
@@ -27,6 +27,7 @@ __all__ = [
     "sample_indices",
     "to_uint8_image",
     "vis_prediction_overlay",
+    "vos_prediction_overlay",
     "write_gif",
     "write_mp4",
 ]

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from vidseg_common.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from vidseg_common.viz.overlay import overlay_instances, to_uint8_image
+from vidseg_common.viz.overlay import overlay_ids, overlay_instances, to_uint8_image
 
 #: Palette colours available to instances (ids 1..254 of :func:`~vidseg_common.viz.palette.instance_palette`).
 NUM_INSTANCE_COLOURS = 254
@@ -46,3 +46,21 @@ def vis_prediction_overlay(
     texts = [f"{i} c{int(labels[i])} {float(scores[i]):.2f}" for i in order]
     colours = [i % NUM_INSTANCE_COLOURS + 1 for i in order]
     return overlay_instances(image, chosen[:, 0].bool().cpu().numpy(), texts, colours)
+
+
+def vos_prediction_overlay(
+    frame: torch.Tensor,
+    ids: torch.Tensor,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> np.ndarray:
+    """One frame with its predicted object ids (DAVIS palette, id numbers drawn): ``(H, W, 3) uint8``.
+
+    Args:
+        frame: ``(3, H', W')`` normalised frame, possibly padded (``H' ≥ H``, ``W' ≥ W``): cropped to ``ids``.
+        ids: ``(H, W)`` object ids (0 = background).
+        mean, std: the normalisation to undo.
+    """
+    height, width = ids.shape
+    image = to_uint8_image(frame[:, :height, :width], mean, std)
+    return overlay_ids(image, ids.cpu().numpy(), label_ids=True)
