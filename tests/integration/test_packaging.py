@@ -1,26 +1,26 @@
 """Must-show 5: every package builds a wheel that installs alone into a fresh virtual environment.
 
 The fresh environment gets only the package, its declared dependencies and (for paper packages)
-vidseg-common from the freshly built wheels. Third-party wheels are not reinstalled per environment:
-they are installed once (pinned by constraints.txt) into a cached folder that the fresh environments
-see through a ``.pth`` file, and pip installs with ``--no-index``, so a dependency that a package forgot
-to declare fails the install instead of being fetched silently.
+vidseg-common from the freshly built wheels. Third-party packages are not reinstalled per environment:
+the declared requirements' closure is linked from this (constraints.txt-pinned) environment into a folder
+that the fresh environments see through a ``.pth`` file, and pip installs with ``--no-index``, so a
+dependency that is missing fails the install instead of being fetched silently.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
+import importlib.metadata
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import tomllib
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIRS = sorted(p.parent for p in ROOT.glob("packages/*/pyproject.toml"))
-CACHE = ROOT / ".cache" / "isolation-deps"
 
 
 def _third_party_requirements() -> list[str]:
@@ -45,22 +45,46 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return dist
 
 
+def _requirement_closure(requirements: list[str]) -> list[importlib.metadata.Distribution]:
+    """Installed distributions needed by ``requirements``, transitively (markers and extras honoured)."""
+    seen: dict[str, importlib.metadata.Distribution] = {}
+    pending = [(Requirement(req), "") for req in requirements]
+    while pending:
+        req, extra = pending.pop()
+        if req.marker is not None and not req.marker.evaluate({"extra": extra}):
+            continue
+        name = canonicalize_name(req.name)
+        dist = importlib.metadata.distribution(req.name)  # a missing one is a broken main environment
+        extras = sorted(req.extras)
+        key = f"{name}[{','.join(extras)}]"
+        if key in seen:
+            continue
+        seen[key] = dist
+        for sub in dist.requires or []:
+            for wanted in ["", *extras]:
+                pending.append((Requirement(sub), wanted))
+    unique = {canonicalize_name(d.metadata["Name"]): d for d in seen.values()}
+    return list(unique.values())
+
+
 @pytest.fixture(scope="module")
-def third_party_site() -> Path:
-    """Third-party requirements installed once into ``.cache/isolation-deps/<hash>`` (reused across runs)."""
-    requirements = _third_party_requirements()
-    key = hashlib.sha256(
-        "\n".join([sys.version, (ROOT / "constraints.txt").read_text(), *requirements]).encode()
-    ).hexdigest()[:16]
-    target = CACHE / key
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with open(CACHE / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # pytest-xdist workers build it once
-        if not (target / ".complete").exists():
-            _run([sys.executable, "-m", "pip", "install", "-qq", "--target", str(target / "site"),
-                  "-c", str(ROOT / "constraints.txt"), *requirements])
-            (target / ".complete").touch()
-    return target / "site"
+def third_party_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The declared third-party requirements, transitively, as symlinks into this environment's site-packages.
+
+    Reinstalling them (pip --target) would write a second multi-GB torch and filled CI's disk. Only the
+    requirement closure is linked, so a package importing something it never declared (pytest, ruff, another
+    vidseg package) still fails its ``--help`` below; ``.pth`` files and console scripts are not linked.
+    """
+    site = tmp_path_factory.mktemp("third_party_site")
+    for dist in _requirement_closure(_third_party_requirements()):
+        for file in dist.files or []:
+            top = file.parts[0]
+            if top == ".." or top.endswith(".pth") or (site / top).exists():
+                continue
+            source = Path(dist.locate_file(top))
+            if source.exists():
+                (site / top).symlink_to(source)
+    return site
 
 
 @pytest.mark.parametrize("package_dir", PACKAGE_DIRS, ids=lambda p: p.name)
