@@ -44,7 +44,8 @@ def test_swin_takes_inputs_other_than_its_build_size() -> None:
     with pytest.raises((AssertionError, RuntimeError)):
         plain(torch.rand(1, 3, 64, 96))
     torch.manual_seed(0)
-    model = SeqFormer(backbone=name, backbone_frozen=(), backbone_indices=(1, 2, 3), **SMALL_TRANSFORMER).eval()
+    model = SeqFormer(backbone=name, backbone_frozen=(), backbone_indices=(1, 2, 3),
+                      backbone_timm_kwargs={"dynamic_img_size": True}, **SMALL_TRANSFORMER).eval()
     for height, width in ((64, 96), (96, 64)):
         with torch.no_grad():
             out = model(torch.rand(1, 2, 3, height, width))
@@ -57,7 +58,7 @@ def test_swin_large_forward() -> None:
     """The full Swin-L SeqFormer (pretrained=False, ~3 s on CPU) runs a 2-frame clip at a non-384 size."""
     options = _swinl_model_options()
     model = SeqFormer(backbone=options["backbone"], backbone_frozen=(), backbone_indices=options["backbone_indices"],
-                      **SMALL_TRANSFORMER).eval()
+                      backbone_timm_kwargs=options["backbone_timm_kwargs"], **SMALL_TRANSFORMER).eval()
     with torch.no_grad():
         out = model(torch.rand(1, 2, 3, 96, 128))
     assert out["mask_features"].shape == (1, 2, 8, 12, 16)

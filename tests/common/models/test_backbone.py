@@ -1,4 +1,4 @@
-"""TimmBackbone: stride-named outputs, dilation, freezing, local pretrained weights."""
+"""TimmBackbone: stride-named outputs, dilation, freezing, local pretrained weights, extra timm options."""
 
 from __future__ import annotations
 
@@ -47,3 +47,20 @@ def test_bad_settings_are_config_errors(tmp_path: Path) -> None:
         TimmBackbone("resnet18", output_stride=4)
     with pytest.raises(ConfigError, match="not found"):
         TimmBackbone("resnet18", pretrained=str(tmp_path / "missing.pth"))
+    with pytest.raises(ConfigError, match="out_indices"):
+        TimmBackbone("resnet18", timm_kwargs={"out_indices": (1,)})
+    with pytest.raises(ConfigError, match="resnet18"):  # a ResNet has no dynamic input size option
+        TimmBackbone("resnet18", timm_kwargs={"dynamic_img_size": True})
+
+
+def test_timm_kwargs_reach_timm() -> None:
+    """``timm_kwargs`` go to ``timm.create_model``: a Swin built for 224 takes a 96×160 input only with them."""
+    name = "swin_tiny_patch4_window7_224"
+    plain = TimmBackbone(name, out_indices=(1, 2, 3))
+    with pytest.raises((AssertionError, RuntimeError)):
+        plain(torch.rand(1, 3, 96, 160))
+    dynamic = TimmBackbone(name, out_indices=(1, 2, 3), timm_kwargs={"dynamic_img_size": True})
+    features = dynamic(torch.rand(1, 3, 96, 160))
+    assert {k: tuple(v.shape) for k, v in features.items()} == {
+        "f8": (1, 192, 12, 20), "f16": (1, 384, 6, 10), "f32": (1, 768, 3, 5)}
+    assert TimmBackbone("resnet18", timm_kwargs={"drop_path_rate": 0.1}).body.layer4[-1].drop_path.drop_prob == pytest.approx(0.1)

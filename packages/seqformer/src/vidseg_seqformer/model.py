@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -60,6 +61,8 @@ class SeqFormer(nn.Module):
         prior_prob: initial foreground probability of the class head (0.01).
         backbone_indices: timm feature indices of the stride 8/16/32 maps (ResNet ``(2, 3, 4)``, Swin ``(1, 2, 3)``).
         decompose: query decomposition into per-frame box queries (``False``: Table 3 ablation, see the decoder).
+        backbone_timm_kwargs: extra ``timm.create_model`` options; Swin needs ``{"dynamic_img_size": True}`` for
+            SeqFormer's multi-scale clips (timm builds Swin for one input size otherwise).
     """
 
     def __init__(
@@ -84,14 +87,14 @@ class SeqFormer(nn.Module):
         prior_prob: float = 0.01,
         backbone_indices: Sequence[int] = (2, 3, 4),
         decompose: bool = True,
+        backbone_timm_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if num_feature_levels < 3:
             raise ValueError(f"num_feature_levels must be ≥ 3 (mask branch uses strides 8/16/32), got {num_feature_levels}")
         self.num_queries, self.num_levels, self.d_model = num_queries, num_feature_levels, d_model
         self.backbone = TimmBackbone(backbone, out_indices=tuple(backbone_indices), pretrained=pretrained,
-                                     frozen=backbone_frozen)
-        accept_any_input_size(self.backbone.body)
+                                     frozen=backbone_frozen, timm_kwargs=backbone_timm_kwargs)
         if self.backbone.names != ["f8", "f16", "f32"]:
             raise ValueError(f"backbone_indices {tuple(backbone_indices)} of {backbone} give {self.backbone.names}, "
                              "need the stride 8/16/32 maps f8, f16, f32")
@@ -220,33 +223,6 @@ class SeqFormer(nn.Module):
         centres = refs[batch_idx, :, query_idx, :2]  # (N, T, 2)
         features = outputs["mask_features"][batch_idx]  # type: ignore[index]
         return self.mask_head(embeddings, centres, features, outputs["image_size"])  # type: ignore[arg-type]
-
-
-def accept_any_input_size(body: nn.Module) -> int:
-    """Let a timm transformer backbone (Swin) take any input size that is a multiple of its patch size.
-
-    timm builds Swin for one ``img_size`` (384 for Swin-L) with precomputed shifted-window masks; SeqFormer
-    trains on multi-scale clips (short side 288–512) and infers at short side 360. timm's own
-    ``dynamic_img_size=True`` does exactly this (``PatchEmbed.strict_img_size = False`` and per-forward
-    window masks, ``dynamic_mask``), but ``TimmBackbone`` does not forward extra timm options, so the same two
-    switches are set here after construction. CNN backbones have neither attribute and are left unchanged.
-
-    Args:
-        body: the timm model.
-
-    Returns:
-        The number of sub-modules changed.
-    """
-    changed = 0
-    for module in body.modules():
-        if getattr(module, "strict_img_size", False):
-            module.strict_img_size = False
-            changed += 1
-        if getattr(module, "dynamic_mask", True) is False:
-            module.dynamic_mask = True
-            module.register_buffer("attn_mask", None, persistent=False)
-            changed += 1
-    return changed
 
 
 def _copy(module: nn.Module) -> nn.Module:

@@ -68,6 +68,7 @@ class SeqFormerModule(VidSegModule):
         overlay_max_instances: best-scoring predictions drawn in the validation overlay images.
         decompose: query decomposition into per-frame box queries (``False``: the Table 3 ablation).
         backbone_indices: timm feature indices of the stride 8/16/32 maps (ResNet ``[2, 3, 4]``, Swin ``[1, 2, 3]``).
+        backbone_timm_kwargs: extra ``timm.create_model`` options (Swin: ``{dynamic_img_size: true}``).
         results_json: where ``predict`` writes the YouTube-VIS results (default ``<root_dir>/results.json``).
         **kwargs: :class:`VidSegModule` options (optimizer, scheduler, bn_mode, bn_scope).
     """
@@ -105,6 +106,7 @@ class SeqFormerModule(VidSegModule):
         overlay_max_instances: int = 5,
         decompose: bool = True,
         backbone_indices: list[int] | None = None,
+        backbone_timm_kwargs: dict[str, Any] | None = None,
         results_json: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -125,6 +127,7 @@ class SeqFormerModule(VidSegModule):
                 dec_points, num_feature_levels, aggregation,
                 backbone_indices=tuple(backbone_indices) if backbone_indices is not None else (2, 3, 4),
                 decompose=decompose,
+                backbone_timm_kwargs=backbone_timm_kwargs,
             )
         except ValueError as err:
             raise ConfigError(f"model: {err}") from err

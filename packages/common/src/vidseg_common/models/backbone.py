@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import timm
 import torch
 from torch import nn
 
 from vidseg_common.errors import ConfigError
+
+_OWN_OPTIONS = {"features_only", "out_indices", "in_chans", "output_stride", "img_size", "pretrained",
+                "pretrained_cfg_overlay"}
 
 
 class TimmBackbone(nn.Module):
@@ -35,6 +39,8 @@ class TimmBackbone(nn.Module):
         frozen: regular expressions; parameters whose names match are frozen (``["^conv1", "^bn1", "^layer1"]``
             freezes the stem and res2, the Deformable DETR recipe).
         img_size: input size for models that need it at construction (Swin); ``None`` otherwise.
+        timm_kwargs: further keyword arguments for ``timm.create_model`` (``{"dynamic_img_size": True}`` lets a
+            Swin take any input size, ``{"drop_path_rate": 0.2}``…); the options this class sets itself are refused.
     """
 
     def __init__(
@@ -46,6 +52,7 @@ class TimmBackbone(nn.Module):
         in_chans: int = 3,
         frozen: Sequence[str] = (),
         img_size: int | None = None,
+        timm_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if output_stride not in (8, 16, 32):
@@ -55,6 +62,10 @@ class TimmBackbone(nn.Module):
             kwargs["output_stride"] = output_stride
         if img_size is not None:
             kwargs["img_size"] = img_size
+        clash = sorted(set(timm_kwargs or {}) & (set(kwargs) | _OWN_OPTIONS))
+        if clash:
+            raise ConfigError(f"backbone timm_kwargs {clash} are set through TimmBackbone's own arguments")
+        kwargs.update(timm_kwargs or {})
         if isinstance(pretrained, str) and pretrained:
             path = Path(os.path.expanduser(pretrained))
             if not path.is_file():
@@ -63,7 +74,7 @@ class TimmBackbone(nn.Module):
             pretrained = True
         try:
             self.body = timm.create_model(name, pretrained=bool(pretrained), **kwargs)
-        except RuntimeError as err:
+        except (RuntimeError, TypeError) as err:  # TypeError: a timm_kwargs option this model does not take
             raise ConfigError(f"backbone {name!r}: {err}") from err
         info = self.body.feature_info
         self.channels: list[int] = list(info.channels())
