@@ -50,3 +50,18 @@ def test_bad_values_are_config_errors() -> None:
     model = TinyModule(optimizer={"name": "rmsprop"})
     with pytest.raises(ConfigError, match="optimizer.name"):
         model.configure_optimizers()
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])
+def test_fused_option_reaches_the_optimizer(name: str) -> None:
+    """``optimizer.fused: true`` builds torch's fused update; a fused step equals the default one."""
+    results = []
+    for fused in (None, True):
+        torch.manual_seed(0)
+        model = TinyModule(optimizer={"name": name, "lr": 0.1, "fused": fused})
+        optimizer = model.configure_optimizers()["optimizer"]
+        assert optimizer.defaults["fused"] is fused
+        model(torch.rand(2, 2, 3, 8, 8)).float().mean().backward()
+        optimizer.step()
+        results.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    torch.testing.assert_close(results[0], results[1])

@@ -123,11 +123,11 @@ class VidSegModule(pl.LightningModule):
         name = config.name.lower()
         if name == "sgd":
             optimizer: torch.optim.Optimizer = torch.optim.SGD(
-                groups, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov
+                groups, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov, fused=config.fused
             )
         elif name in ("adam", "adamw"):
             cls = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
-            optimizer = cls(groups, lr=config.lr, betas=tuple(config.betas))
+            optimizer = cls(groups, lr=config.lr, betas=tuple(config.betas), fused=config.fused)
         else:
             raise ConfigError(f"model.optimizer.name={config.name!r} is not one of sgd, adam, adamw")
         total_steps = int(self.trainer.estimated_stepping_batches) if self._trainer is not None else 0

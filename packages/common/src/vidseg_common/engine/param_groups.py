@@ -36,6 +36,8 @@ class OptimizerConfig:
         backbone_pattern: regular expression (``re.search``) selecting backbone parameter names.
         lr_mults: ``{pattern: multiplier}``; the first pattern (in order) found in a name applies.
         no_decay_patterns: extra name patterns without weight decay (embeddings, position tables).
+        fused: torch's fused single-kernel update (CUDA, also CPU) for SGD/Adam/AdamW; ``None`` keeps torch's
+            default (the multi-tensor ``foreach`` path on CUDA).
     """
 
     name: str = "adamw"
@@ -48,6 +50,7 @@ class OptimizerConfig:
     backbone_pattern: str = r"(^|\.)backbone\."
     lr_mults: dict[str, float] = field(default_factory=dict)
     no_decay_patterns: list[str] = field(default_factory=lambda: ["pos_embed", "level_embed", "query_embed"])
+    fused: bool | None = None
 
 
 def _no_decay_names(model: nn.Module) -> set[str]:
