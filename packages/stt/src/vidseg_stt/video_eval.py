@@ -133,6 +133,6 @@ def synthetic_corruptions(root: str | Path, split: str) -> dict[str, set[int]]:
         rng = np.random.default_rng([cfg.seed, split_index, index, 0])  # as layouts.render_semantic_video
         sample_semantic_scene(rng, cfg, num_frames)
         blank = np.zeros((num_frames, cfg.height, cfg.width, 3), dtype=np.uint8)
-        applied = apply_corruptions(blank, rng, cfg.corruption_prob, cfg.corruption_length)
+        applied = apply_corruptions(blank, rng, cfg.corruption_prob, cfg.corruption_length, cfg.corruption_strength)
         out[make_stem(city, index, SNIPPET_BEFORE)] = {t - SNIPPET_BEFORE for t, _ in applied}
     return out

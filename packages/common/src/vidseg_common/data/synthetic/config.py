@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from vidseg_common.errors import ConfigError
 
 LAYOUTS = ("davis", "youtube_vos", "youtube_vis", "cityscapes", "camvid")
+_LATER_OPTIONS = {"corruption_strength": 1.0, "pole_width": 0}
+"""Options added after datasets were first cached, with the defaults that reproduce the earlier output."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,10 @@ class SyntheticConfig:
         camera_speed: background pan speed in pixels per frame (integer part used).
         corruption_prob: probability that a corruption burst (noise, blur or brightness) starts at a frame.
         corruption_length: frames per burst.
+        corruption_strength: severity of the corruptions of semantic layouts: noise σ = 40·k, blur σ = 4·k, brightness factor
+            0.3^k or 1.8^k (k = 1: the original bursts; the random draws do not depend on k).
+        pole_width: width in pixels of the poles of semantic (Cityscapes/CamVid) scenes; 0 = ``max(width // 80, 2)``
+            (the original rule: 2 px at 128 px wide, thinner than one stride-8 cell of a segmentation model).
         frame_step: annotation step of sparse layouts (YouTube-VOS/VIS every 5th frame, CamVid label step).
         davis_resolution: DAVIS resolution folder to write (``480p`` or ``Full-Resolution``).
         write_flow: also write ground-truth forward flow ``flow/<video>/<frame>.flo``.
@@ -62,6 +68,8 @@ class SyntheticConfig:
     camera_speed: float = 0.0
     corruption_prob: float = 0.0
     corruption_length: int = 2
+    corruption_strength: float = 1.0
+    pole_width: int = 0
     frame_step: int = 5
     davis_resolution: str = "480p"
     write_flow: bool = True
@@ -88,13 +96,22 @@ class SyntheticConfig:
             raise ConfigError("the CamVid layout has 4 sequences: at most 2 train and 2 val/test videos")
         if self.davis_resolution not in ("480p", "Full-Resolution"):
             raise ConfigError(f"davis_resolution must be '480p' or 'Full-Resolution', got {self.davis_resolution!r}")
+        if self.corruption_strength <= 0 or self.pole_width < 0:
+            raise ConfigError(f"synthetic options need corruption_strength > 0 and pole_width >= 0, got "
+                              f"{self.corruption_strength}, {self.pole_width}")
+        if self.layout not in ("cityscapes", "camvid") and (self.corruption_strength != 1.0 or self.pole_width):
+            raise ConfigError("synthetic options corruption_strength and pole_width apply to the semantic (cityscapes, "
+                              f"camvid) layouts only, not {self.layout!r}")
         if not 0.0 <= self.corruption_prob <= 1.0:
             raise ConfigError(f"corruption_prob must lie in [0, 1], got {self.corruption_prob}")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """All options, except those of :data:`_LATER_OPTIONS` left at their default: the record
+        (``synthetic.json``) and the cache key of a dataset that does not use them stay as they were
+        before these options existed."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if _LATER_OPTIONS.get(k, object()) != v}
 
     def cache_key(self) -> str:
-        """A short hash of all options (the cache folder name)."""
+        """A short hash of the options of :meth:`to_dict` (the cache folder name)."""
         blob = json.dumps({"version": 1, **self.to_dict()}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

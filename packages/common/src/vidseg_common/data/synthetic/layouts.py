@@ -103,7 +103,7 @@ def render_semantic_video(cfg: SyntheticConfig, split_index: int, index: int, nu
                          num_frames, cfg.height, cfg.width, cfg.write_flow)
     obj_labels = np.array([0] + [o.label for o in scene.objects], dtype=np.uint8)
     labels = np.where(video.owner > 0, obj_labels[video.owner], video.background_label)
-    apply_corruptions(video.frames, rng, cfg.corruption_prob, cfg.corruption_length)
+    apply_corruptions(video.frames, rng, cfg.corruption_prob, cfg.corruption_length, cfg.corruption_strength)
     return video, labels
 
 

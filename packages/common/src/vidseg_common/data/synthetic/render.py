@@ -107,8 +107,13 @@ def apply_corruptions(
     rng: np.random.Generator,
     prob: float,
     length: int,
+    strength: float = 1.0,
 ) -> list[tuple[int, str]]:
-    """Corrupt bursts of ``length`` frames in place (noise, blur or brightness); returns ``[(frame, kind)]``."""
+    """Corrupt bursts of ``length`` frames in place (noise, blur or brightness); returns ``[(frame, kind)]``.
+
+    ``strength`` k scales the severity (noise σ = 40·k, blur σ = 4·k, brightness factor 0.3^k or 1.8^k); the
+    random draws are the same for every k, so the corrupted frames do not depend on it.
+    """
     applied: list[tuple[int, str]] = []
     t = 0
     while t < len(frames):
@@ -117,12 +122,12 @@ def apply_corruptions(
             for k in range(t, min(t + length, len(frames))):
                 frame = frames[k]
                 if kind == "noise":
-                    noisy = frame.astype(np.int16) + rng.normal(0, 40, frame.shape).astype(np.int16)
+                    noisy = frame.astype(np.int16) + rng.normal(0, 40 * strength, frame.shape).astype(np.int16)
                     frames[k] = np.clip(noisy, 0, 255).astype(np.uint8)
                 elif kind == "blur":
-                    frames[k] = cv2.GaussianBlur(frame, (0, 0), sigmaX=4.0)
+                    frames[k] = cv2.GaussianBlur(frame, (0, 0), sigmaX=4.0 * strength)
                 else:
-                    frames[k] = np.clip(frame.astype(np.float32) * rng.choice([0.3, 1.8]), 0, 255).astype(np.uint8)
+                    frames[k] = np.clip(frame.astype(np.float32) * rng.choice([0.3, 1.8]) ** strength, 0, 255).astype(np.uint8)
                 applied.append((k, kind))
             t += length
         else:

@@ -103,8 +103,9 @@ def sample_semantic_scene(rng: np.random.Generator, cfg: SyntheticConfig, num_fr
     sidewalk = horizon + max(int(h * 0.08), 1)
     label[horizon:sidewalk] = _CLS["sidewalk"]
     label[sidewalk:] = _CLS["road"]
+    pole_width = cfg.pole_width or max(w // 80, 2)
     for px in range(int(rng.uniform(0.1, 0.3) * w), canvas_w, max(int(w * 0.4), 4)):
-        label[int(h * 0.25) : sidewalk, px : px + max(w // 80, 2)] = _CLS["pole"]
+        label[int(h * 0.25) : sidewalk, px : px + pole_width] = _CLS["pole"]
     label[h - max(h // 16, 2) :] = _CLS["void"]
     colors = SEMANTIC_COLORS[label]
     noise = rng.normal(1.0, 0.06, (h, canvas_w, 1)).astype(np.float32)
