@@ -101,3 +101,22 @@ def test_late_object_is_inserted_at_its_first_frame(make_net) -> None:
     assert not (pred[:3] == 3).any()
     assert (pred[3][labels[3] == 3] == 3).all()  # its ground truth overrides the prediction there
     assert torch.equal(pred[0], labels[0])
+
+
+@pytest.mark.parametrize("mode", ["batch", "running"])
+def test_sparse_training_frame_batchnorm_mode(make_net, mode: str) -> None:
+    """``sparse_frame_bn="running"``: the sparse (last) frame neither uses nor updates batch statistics."""
+    net = make_net(sparse_modules=["Q", "D"]).train()
+    bn = net.key_encoder.backbone.body.layer1[0].bn1
+    calls: list[bool] = []
+    bn.register_forward_hook(lambda m, i, o: calls.append(m.training))
+    video, labels = _video(4, frames=3)
+    forward_clip(net, video[None], labels[:1], torch.tensor([2]), "mixed", sparse_frame_bn=mode)
+    assert calls == [True, True, mode == "batch"]  # one key-encoder call per frame; frame 2 is the sparse one
+    assert bn.training  # restored
+    dense = make_net(sparse_modules=["Q", "D"], gate="none").train()
+    dense_bn = dense.key_encoder.backbone.body.layer1[0].bn1
+    dense_calls: list[bool] = []
+    dense_bn.register_forward_hook(lambda m, i, o: dense_calls.append(m.training))
+    forward_clip(dense, video[None], labels[:1], torch.tensor([2]), "mixed", sparse_frame_bn=mode)
+    assert dense_calls == [True, True, True]  # nothing is sparse in the non-sparse model

@@ -26,7 +26,7 @@ from vidseg_spvos.criterion import SparsityLoss
 from vidseg_spvos.flops import ConvFlopCounter
 from vidseg_spvos.inference import segment_video
 from vidseg_spvos.model import SpVOSNet
-from vidseg_spvos.processing import Strategy, check_strategy, forward_clip
+from vidseg_spvos.processing import SPARSE_FRAME_BN, SparseFrameBN, Strategy, check_strategy, forward_clip
 from vidseg_spvos.schedule import WarmupHoldCosine
 from vidseg_spvos.sparsify import GateType
 
@@ -57,6 +57,9 @@ class SpVOSModule(VidSegModule):
         top_k: memory top-k at inference (STCN 20).
         cosine_start_step: when set, the lr follows SpVOS's warm-up → constant → cosine (from this step) schedule
             with ``scheduler.warmup_steps``, ``warmup_start_factor`` and ``min_lr_ratio``.
+        sparse_frame_bn: BatchNorm on the sparse training frames: ``batch`` (as on every frame) or ``running``
+            (normalised with, and not updating, the running statistics; see
+            :func:`~vidseg_spvos.processing.running_batchnorm`).
         predict_dir: where ``predict`` writes ``<video>/<frame>.png`` (default ``<default_root_dir>/predictions``).
         **kwargs: optimizer / scheduler / bn_mode / bn_scope of :class:`VidSegModule`.
     """
@@ -87,6 +90,7 @@ class SpVOSModule(VidSegModule):
         top_k: int | None = 20,
         cosine_start_step: int | None = None,
         predict_dir: str | None = None,
+        sparse_frame_bn: SparseFrameBN = "batch",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -96,6 +100,9 @@ class SpVOSModule(VidSegModule):
             raise ConfigError(f"model.mem_every and model.top_k must be ≥ 1, got {mem_every}, {top_k}")
         if len(decoder_channels) != 3 or min(decoder_channels) < 1:
             raise ConfigError(f"model.decoder_channels must be 3 positive widths, got {decoder_channels}")
+        if sparse_frame_bn not in SPARSE_FRAME_BN:
+            raise ConfigError(f"model.sparse_frame_bn={sparse_frame_bn!r} is not one of {SPARSE_FRAME_BN}")
+        self.sparse_frame_bn = sparse_frame_bn
         self.net = SpVOSNet(key_backbone, value_backbone, pretrained, key_dim, value_dim, sparse_modules, gate, tau,
                             dense_above, decoder_channels=decoder_channels)
         self.strategy, self.gamma, self.mem_every, self.top_k = strategy, gamma, mem_every, top_k
@@ -122,12 +129,13 @@ class SpVOSModule(VidSegModule):
     # ------------------------------------------------------------------ training
     def forward(self, frames: torch.Tensor, first_labels: torch.Tensor, num_objects: torch.Tensor) -> list[torch.Tensor]:
         """Training forward: ``frames (B, T, 3, H, W)`` → logits of frames 1..T−1, each ``(B, K+1, H, W)``."""
-        return forward_clip(self.net, frames, first_labels, num_objects, self.strategy)[0]
+        return forward_clip(self.net, frames, first_labels, num_objects, self.strategy, self.sparse_frame_bn)[0]
 
     def compute_loss(self, batch: dict[str, Any], step: int) -> dict[str, torch.Tensor]:
         """Loss terms of one training batch (``loss`` = segmentation + γ·sparsity)."""
         masks = batch["masks"]
-        logits, gates = forward_clip(self.net, batch["frames"], masks[:, 0], batch["num_objects"], self.strategy)
+        logits, gates = forward_clip(self.net, batch["frames"], masks[:, 0], batch["num_objects"], self.strategy,
+                                     self.sparse_frame_bn)
         seg = sum(self.seg_loss(out, masks[:, t + 1], step) for t, out in enumerate(logits))
         sparse = self.sparsity_loss(gates, self.net.sparse_layers, step, self.total_steps())
         return {"loss": seg + self.gamma * sparse["sparsity"], "seg": seg, **sparse}

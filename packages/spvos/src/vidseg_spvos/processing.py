@@ -11,6 +11,8 @@ Strategies decide per frame whether every sparse layer runs densely:
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Literal
 
 import torch
@@ -20,6 +22,30 @@ from vidseg_spvos.model import SpVOSNet
 
 Strategy = Literal["fully", "semi-mixed", "mixed"]
 STRATEGIES = ("fully", "semi-mixed", "mixed")
+SparseFrameBN = Literal["batch", "running"]
+SPARSE_FRAME_BN = ("batch", "running")
+
+
+@contextmanager
+def running_batchnorm(net: torch.nn.Module, enabled: bool = True) -> Iterator[None]:
+    """Normalise with the running statistics (and leave them untouched) inside the block.
+
+    Used for the sparse frames of training with ``sparse_frame_bn="running"``: skipped (zero) and reused
+    positions otherwise enter the batch statistics, and the running averages that the dense (memory) frames
+    are normalised with at inference become a mix of dense and sparse frames. STCN, whose recipe SpVOS
+    follows, keeps every BatchNorm in eval mode (vos.md §2.4), so in the paper the sparse frames never touch
+    BN statistics either; this keeps that property for from-scratch runs whose BN statistics are trained.
+    """
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.training]
+    if not enabled:
+        bns = []
+    for bn in bns:
+        bn.eval()
+    try:
+        yield
+    finally:
+        for bn in bns:
+            bn.train()
 
 
 def check_strategy(strategy: str, sparse_modules: list[str]) -> None:
@@ -47,7 +73,7 @@ def one_hot_objects(labels: torch.Tensor, num_objects: int) -> torch.Tensor:
 
 
 def forward_clip(net: SpVOSNet, frames: torch.Tensor, first_labels: torch.Tensor, num_objects: torch.Tensor,
-                 strategy: Strategy) -> tuple[list[torch.Tensor], dict[str, list[torch.Tensor]]]:
+                 strategy: Strategy, sparse_frame_bn: SparseFrameBN = "batch") -> tuple[list[torch.Tensor], dict[str, list[torch.Tensor]]]:
     """STCN's training forward on a clip, frame by frame (the sparse layers carry state from frame to frame).
 
     Frame 0's memory comes from its ground truth; frame ``t ≥ 1`` is segmented from the memory of frames
@@ -60,6 +86,8 @@ def forward_clip(net: SpVOSNet, frames: torch.Tensor, first_labels: torch.Tensor
         first_labels: ``(B, H, W)`` ids of frame 0 (0 bg, 1..K, 255 ignore).
         num_objects: ``(B,)`` objects per sample (padding objects are masked by STCN's selector).
         strategy: processing strategy.
+        sparse_frame_bn: ``batch`` (BatchNorm as the module's mode says on every frame) or ``running`` (the
+            sparse frames use and keep the running statistics, :func:`running_batchnorm`).
 
     Returns:
         ``logits`` of frames ``1..T−1`` (each ``(B, K+1, H, W)``, ``K = max(1, max num_objects)``) and the gate
@@ -74,7 +102,9 @@ def forward_clip(net: SpVOSNet, frames: torch.Tensor, first_labels: torch.Tensor
     gates: dict[str, list[torch.Tensor]] = defaultdict(list)
     for t in range(num_frames):
         net.clear_gates()
-        with net.dense(frame_is_dense(strategy, is_memory=t < num_frames - 1, is_annotated=t == 0)):
+        dense = frame_is_dense(strategy, is_memory=t < num_frames - 1, is_annotated=t == 0)
+        sparse = not dense and t > 0 and bool(net.sparse_layers)
+        with net.dense(dense), running_batchnorm(net, sparse and sparse_frame_bn == "running"):
             feats = net.encode_key(frames[:, t])
             if t > 0:
                 logits, masks = net.segment(feats, torch.stack(keys, 2), torch.stack(values, 3), selector)
