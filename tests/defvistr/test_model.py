@@ -76,3 +76,21 @@ def test_decoder_reference_time_starts_on_own_frame() -> None:
     expected_t = ((torch.arange(t * n) // n).float() + 0.5) / t
     torch.testing.assert_close(ref[:, 2], expected_t)
     torch.testing.assert_close(ref[:, :2], torch.full((t * n, 2), 0.5))
+
+
+def test_dilation_gives_stride16_tokens_and_same_outputs(tiny_config: dict) -> None:
+    """DC5 (DETR/VisTR ``--dilation``): res5 dilated, the transformer sees an (H/16, W/16) map per frame (4× the
+    tokens of the stride-32 model), the mask head still reads res4/res3/res2; output shapes and the parameter
+    count are unchanged (dilation changes no weights)."""
+    torch.manual_seed(0)
+    t, n = 2, 2
+    plain = DeformableVisTR(num_classes=5, num_frames=t, num_instances=n, **tiny_config)
+    dc5 = DeformableVisTR(num_classes=5, num_frames=t, num_instances=n, dilation=True, **tiny_config)
+    assert dc5.res5_key == "f16_res5" and plain.res5_key == "f32"
+    assert sum(p.numel() for p in dc5.parameters()) == sum(p.numel() for p in plain.parameters())
+    seen: list[tuple[int, ...]] = []
+    dc5.input_proj.register_forward_hook(lambda mod, inp, out: seen.append(tuple(out.shape)))
+    out = dc5(torch.rand(1, t, 3, 64, 96))
+    assert seen == [(t, tiny_config["hidden_dim"], 4, 6)]
+    assert out["pred_masks"].shape == (1, t * n, 16, 24)
+    assert out["pred_logits"].shape == (1, t * n, 6)

@@ -2,8 +2,10 @@
 
 Pipeline for a clip ``frames (B, T, 3, H, W)``:
 
-1. ResNet backbone per frame → ``f4, f8, f16, f32``; only ``f32`` enters the transformer through a 1×1
-   ``input_proj`` to C channels (no GroupNorm, single scale: "ResNet-50 without FPN").
+1. ResNet backbone per frame → ``f4, f8, f16, f32``; only the last stage (res5, ``f32``) enters the transformer
+   through a 1×1 ``input_proj`` to C channels (no GroupNorm, single scale: "ResNet-50 without FPN"). With
+   ``dilation=True`` res5 is dilated instead of strided (DETR/VisTR's ``--dilation`` "DC5" option, stride 16:
+   4× the tokens); the mask head's FPN inputs stay res4/res3/res2 (``f16, f8, f4``) as in DETR.
 2. 3-D sine positional encoding (C/3 features per axis, (t, y, x), no −0.5 offset).
 3. :class:`~vidseg_defvistr.transformer.VisTRTransformer` over the ``T·H/32·W/32`` tokens with ``Q = T·N``
    learned query embeddings in **frame-major** order ``q = t·N + i`` (instance slot i of frame t).
@@ -45,6 +47,7 @@ class DeformableVisTR(nn.Module):
         attention: ``deformable`` (Deformable VisTR) or ``dense`` (VisTR).
         n_points: K per head (32).
         aux_loss: return the intermediate decoder layers' predictions.
+        dilation: DC5 backbone (res5 dilated, transformer features at stride 16; DETR/VisTR ``--dilation``).
     """
 
     def __init__(
@@ -64,6 +67,7 @@ class DeformableVisTR(nn.Module):
         attention: Attention = "deformable",
         n_points: int = 32,
         aux_loss: bool = True,
+        dilation: bool = False,
     ) -> None:
         super().__init__()
         if hidden_dim % 6 != 0 or hidden_dim % n_heads != 0:
@@ -71,9 +75,11 @@ class DeformableVisTR(nn.Module):
         self.num_frames, self.num_instances, self.num_classes = num_frames, num_instances, num_classes
         self.num_queries = num_frames * num_instances
         self.aux_loss = aux_loss
-        self.backbone = TimmBackbone(backbone, out_indices=(1, 2, 3, 4), pretrained=pretrained, frozen=frozen_backbone)
+        self.backbone = TimmBackbone(backbone, out_indices=(1, 2, 3, 4), pretrained=pretrained,
+                                     output_stride=16 if dilation else 32, frozen=frozen_backbone)
         channels = self.backbone.out_channels
-        self.input_proj = nn.Conv2d(channels["f32"], hidden_dim, 1)
+        self.res5_key = self.backbone.names[-1]  # "f32", or "f16_res5" with dilation
+        self.input_proj = nn.Conv2d(channels[self.res5_key], hidden_dim, 1)
         self.position = PositionEmbeddingSine3D(hidden_dim // 3)
         self.transformer = VisTRTransformer(
             hidden_dim, n_heads, num_encoder_layers, num_decoder_layers, dim_feedforward, dropout, attention,
@@ -103,11 +109,11 @@ class DeformableVisTR(nn.Module):
         if t != self.num_frames:
             raise ValueError(f"DeformableVisTR was built for clips of {self.num_frames} frames, got {t}")
         feats = self.backbone(frames.flatten(0, 1))
-        src_f32 = self.input_proj(feats["f32"])
-        h, w = src_f32.shape[-2:]
-        src_f32 = src_f32.view(b, t, -1, h, w)
-        pos = self.position(src_f32.new_zeros(b, t, h, w, dtype=bool)).to(src_f32.dtype)
-        hs, memory = self.transformer(src_f32, pos, self.query_embed.weight)
+        src = self.input_proj(feats[self.res5_key])  # stride 32 (16 with dilation)
+        h, w = src.shape[-2:]
+        src = src.view(b, t, -1, h, w)
+        pos = self.position(src.new_zeros(b, t, h, w, dtype=bool)).to(src.dtype)
+        hs, memory = self.transformer(src, pos, self.query_embed.weight)
         logits = self.class_embed(hs)
         boxes = self.bbox_embed(hs).sigmoid()
         out: dict[str, Tensor | list[dict[str, Tensor]]] = {"pred_logits": logits[-1], "pred_boxes": boxes[-1]}
@@ -117,12 +123,13 @@ class DeformableVisTR(nn.Module):
         return out
 
     def _masks(self, hs: Tensor, memory: Tensor, feats: dict[str, Tensor], b: int, t: int) -> Tensor:
-        """``hs (B, Q, C)``, ``memory (B, T, C, h, w)`` → mask logits ``(B, Q, H/4, W/4)``."""
+        """``hs (B, Q, C)``, ``memory (B, T, C, h, w)`` (stride 32, or 16 with dilation) → mask logits
+        ``(B, Q, H/4, W/4)``."""
         n = self.num_instances
-        memory_f32 = memory.flatten(0, 1)  # (B·T, C, h, w)
+        memory_frames = memory.flatten(0, 1)  # (B·T, C, h, w)
         queries = hs.reshape(b * t, n, -1)  # frame-major: the N queries of each frame
-        maps = self.bbox_attention(queries, memory_f32)
-        feat_f4 = self.mask_head(memory_f32, maps, (feats["f16"], feats["f8"], feats["f4"]))
+        maps = self.bbox_attention(queries, memory_frames)
+        feat_f4 = self.mask_head(memory_frames, maps, (feats["f16"], feats["f8"], feats["f4"]))
         c, h4, w4 = feat_f4.shape[1:]
         per_instance = feat_f4.view(b, t, n, c, h4, w4).permute(0, 2, 3, 1, 4, 5).reshape(b * n, c, t, h4, w4)
         logits = self.insmask_head(per_instance).view(b, n, t, h4, w4)

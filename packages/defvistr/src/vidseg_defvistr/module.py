@@ -68,6 +68,7 @@ class DefVisTRModule(VidSegModule):
         dropout: 0.1.
         attention: ``deformable`` or ``dense``.
         n_points: K (32).
+        dilation: DC5 backbone (res5 dilated: transformer features at stride 16), DETR/VisTR's ``--dilation``.
         eos_coef: no-object CE weight (0.1).
         cost_class: matcher class weight (1).
         cost_bbox: matcher L1 weight (5).
@@ -99,6 +100,7 @@ class DefVisTRModule(VidSegModule):
         dropout: float = 0.1,
         attention: str = "deformable",
         n_points: int = 32,
+        dilation: bool = False,
         eos_coef: float = 0.1,
         cost_class: float = 1.0,
         cost_bbox: float = 5.0,
@@ -126,6 +128,7 @@ class DefVisTRModule(VidSegModule):
         self.model = DeformableVisTR(
             num_classes, num_frames, num_instances, backbone, pretrained, frozen, hidden_dim, n_heads,
             num_encoder_layers, num_decoder_layers, dim_feedforward, dropout, attention, n_points,  # type: ignore[arg-type]
+            dilation=dilation,
         )
         matcher = InstanceSequenceMatcher(num_frames, cost_class, cost_bbox, cost_iou)
         self.criterion = SetCriterion(num_classes, matcher, eos_coef, weight_ce, weight_bbox, weight_giou,
