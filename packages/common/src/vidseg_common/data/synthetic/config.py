@@ -38,8 +38,9 @@ class SyntheticConfig:
         camera_speed: background pan speed in pixels per frame (integer part used).
         corruption_prob: probability that a corruption burst (noise, blur or brightness) starts at a frame.
         corruption_length: frames per burst.
-        corruption_strength: severity of the corruptions of semantic layouts: noise σ = 40·k, blur σ = 4·k, brightness factor
-            0.3^k or 1.8^k (k = 1: the original bursts; the random draws do not depend on k).
+        corruption_strength: severity k of the corruptions of semantic (Cityscapes/CamVid) layouts (unused by the
+            others): noise σ = 40·k, blur σ = 4·k, brightness factor 0.3^k or 1.8^k (k = 1: the original bursts;
+            the random draws do not depend on k).
         pole_width: width in pixels of the poles of semantic (Cityscapes/CamVid) scenes; 0 = ``max(width // 80, 2)``
             (the original rule: 2 px at 128 px wide, thinner than one stride-8 cell of a segmentation model).
         frame_step: annotation step of sparse layouts (YouTube-VOS/VIS every 5th frame, CamVid label step).
@@ -99,9 +100,6 @@ class SyntheticConfig:
         if self.corruption_strength <= 0 or self.pole_width < 0:
             raise ConfigError(f"synthetic options need corruption_strength > 0 and pole_width >= 0, got "
                               f"{self.corruption_strength}, {self.pole_width}")
-        if self.layout not in ("cityscapes", "camvid") and (self.corruption_strength != 1.0 or self.pole_width):
-            raise ConfigError("synthetic options corruption_strength and pole_width apply to the semantic (cityscapes, "
-                              f"camvid) layouts only, not {self.layout!r}")
         if not 0.0 <= self.corruption_prob <= 1.0:
             raise ConfigError(f"corruption_prob must lie in [0, 1], got {self.corruption_prob}")
 
