@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from vidseg_common.ops.triple_sparse_conv import TripleSparseConv2d
-from vidseg_spvos.fast_triple import FastTripleSparseConv2d
+from vidseg_spvos.fast_triple import FastTripleSparseConv2d, first_argmax, triple_decisions
 from vidseg_spvos.inference import segment_video
 from vidseg_spvos.memory import l2_affinity, readout
 
@@ -111,3 +111,13 @@ def test_segment_video_matches_common_path(make_net) -> None:
     labels = torch.zeros(7, 32, 32, dtype=torch.long)
     labels[0, 8:20, 8:20] = 1
     assert torch.equal(segment_video(fast, video, labels, {1: 0}), segment_video(common, video, labels, {1: 0}))
+
+
+def test_decisions_and_argmax_follow_torch_argmax_with_ties() -> None:
+    gen = torch.Generator().manual_seed(2)
+    logits = torch.randint(0, 3, (2, 3, 9, 11), generator=gen).float()  # many ties
+    compute, reuse = triple_decisions(logits)
+    choice = logits.argmax(1)
+    assert torch.equal(compute, choice == 2) and torch.equal(reuse, choice == 1)
+    probs = torch.randint(0, 4, (4, 7, 5), generator=gen).float()
+    assert torch.equal(first_argmax(probs), probs.argmax(0))

@@ -4,8 +4,9 @@ Training, dense frames and the first frame of a video run :class:`~vidseg_common
 TripleSparseConv2d` unchanged. A sparse frame at inference (``eval()`` and no autograd) runs
 :meth:`FastTripleSparseConv2d.sparse_inference` instead, which gives the same output (tested to 1e-5):
 
-* the gate decisions ``argmax P`` (no Gumbel noise at inference, as common's layer) are counted with one
-  ``bincount`` (the one host sync also feeds the statistics);
+* the gate decisions ``argmax P`` (no Gumbel noise at inference, as common's layer) come from two elementwise
+  comparisons of the 3 logit planes (:func:`triple_decisions`): ``aten::argmax`` over a 3-long strided dim was
+  18 % of the sparse model's CPU time at 240×432 (torch.profiler), more than the gates' GEMMs;
 * nothing computed (the usual case once the gates are trained: SpVOS Fig. 5, 10 % compute; ~0.2 % here)
   → no convolution at all, the output is ``where(reuse, F_{o,t−1}, 0)`` built in one pass;
 * a few computed positions → only their im2col columns are gathered (``C_in·kh·kw × N``), one GEMM, and the
@@ -27,9 +28,43 @@ import torch.nn.functional as F
 
 from vidseg_common.ops.sparse_conv2d import gather_taps
 from vidseg_common.ops.sparse_conv_gates import gate_conv2d
-from vidseg_common.ops.triple_sparse_conv import COMPUTE, REUSE, SKIP, TripleSparseConv2d
+from vidseg_common.ops.triple_sparse_conv import TripleSparseConv2d
 
-__all__ = ["FastTripleSparseConv2d"]
+__all__ = ["FastTripleSparseConv2d", "first_argmax", "triple_decisions"]
+
+
+def triple_decisions(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``argmax`` of the {skip, reuse, compute} gate logits as two masks, with ``argmax``'s tie rule (first wins).
+
+    Args:
+        logits: ``(B, 3, H, W)``.
+
+    Returns:
+        ``compute, reuse``: ``(B, H, W)`` bool (skip = neither).
+    """
+    skip, reuse, compute = logits.unbind(1)
+    is_compute = (compute > skip) & (compute > reuse)
+    return is_compute, (reuse > skip) & ~is_compute
+
+
+def first_argmax(x: torch.Tensor) -> torch.Tensor:
+    """``x.argmax(0)`` for a short leading dim (a few object channels) by elementwise running maxima.
+
+    ``aten::argmax`` over a short outer dim is slow on CPU (8 ms for ``(3, 240, 432)``, 12 % of the non-sparse
+    model's inference time); ties go to the first index as in ``argmax``.
+
+    Args:
+        x: ``(C, ...)``.
+
+    Returns:
+        ``(...)`` int64 indices.
+    """
+    best, index = x[0], torch.zeros(x.shape[1:], dtype=torch.long, device=x.device)
+    for c in range(1, x.shape[0]):
+        better = x[c] > best
+        index.masked_fill_(better, c)
+        best = torch.maximum(best, x[c])
+    return index
 
 
 class FastTripleSparseConv2d(TripleSparseConv2d):
@@ -59,31 +94,31 @@ class FastTripleSparseConv2d(TripleSparseConv2d):
             ``(B, C_out, H_out, W_out)``: conv at "compute", ``F_{o,t−1}`` at "reuse", 0 at "skip" positions.
         """
         prev_out = self.prev_output
-        choice = gate_conv2d([self.prev_input, x], self.gate).argmax(1)  # (B, H_out, W_out)
-        counts = torch.bincount(choice.flatten(), minlength=3).tolist()
-        positions = choice.numel()
-        compute = choice == COMPUTE
-        if counts[COMPUTE] > self.dense_above * positions:  # dense kernel, then select (common's rule)
+        compute, reuse = triple_decisions(gate_conv2d([self.prev_input, x], self.gate))  # (B, H_out, W_out)
+        n_compute, n_reuse = torch.stack([compute.sum(), reuse.sum()]).tolist()
+        positions = compute.numel()
+        if n_compute > self.dense_above * positions:  # dense kernel, then select (common's rule)
             dense = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
             zero = torch.zeros((), dtype=dense.dtype, device=dense.device)
-            out = torch.where(compute[:, None], dense, torch.where((choice == REUSE)[:, None], prev_out, zero))
+            out = torch.where(compute[:, None], dense, torch.where(reuse[:, None], prev_out, zero))
         else:
-            out = self._reuse_or_zero(choice, prev_out, counts[REUSE], positions)
-            if counts[COMPUTE]:
+            out = self._reuse_or_zero(reuse, prev_out, n_reuse, positions)
+            if n_compute:
                 self._write_computed(x, compute, out)
-        self.record({"skip": counts[SKIP], "reuse": counts[REUSE], "compute": counts[COMPUTE]}, positions, self.gate)
-        self.last_gate = torch.stack([choice == SKIP, choice == REUSE, compute], dim=1).to(x.dtype)
+        counts = {"skip": positions - n_compute - n_reuse, "reuse": n_reuse, "compute": n_compute}
+        self.record(counts, positions, self.gate)
+        self.last_gate = torch.stack([~(compute | reuse), reuse, compute], dim=1).to(x.dtype)
         return out
 
     @staticmethod
-    def _reuse_or_zero(choice: torch.Tensor, prev_out: torch.Tensor, reused: int, positions: int) -> torch.Tensor:
+    def _reuse_or_zero(reuse: torch.Tensor, prev_out: torch.Tensor, reused: int, positions: int) -> torch.Tensor:
         """``F_{o,t−1}`` where the gate says reuse, 0 elsewhere: ``(B, C_out, H_out, W_out)``, a new tensor."""
         if reused == 0:
             return torch.zeros_like(prev_out)
         if reused == positions:
             return prev_out.clone()
         zero = torch.zeros((), dtype=prev_out.dtype, device=prev_out.device)
-        return torch.where((choice == REUSE)[:, None], prev_out, zero)
+        return torch.where(reuse[:, None], prev_out, zero)
 
     def _write_computed(self, x: torch.Tensor, compute: torch.Tensor, out: torch.Tensor) -> None:
         """Convolution at the ``compute`` positions only, written into ``out`` in place.

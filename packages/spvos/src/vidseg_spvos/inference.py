@@ -17,6 +17,7 @@ from collections.abc import Mapping
 import torch
 
 from vidseg_common.errors import ConfigError, DataError
+from vidseg_spvos.fast_triple import first_argmax
 from vidseg_spvos.memory import aggregate
 from vidseg_spvos.model import SpVOSNet
 from vidseg_spvos.processing import Strategy, frame_is_dense, one_hot_objects
@@ -82,7 +83,7 @@ def segment_video(
                 objects += new
             if objects:
                 ids = torch.tensor([0, *objects], device=frames.device)
-                out[t] = ids[torch.softmax(aggregate(prob), dim=1)[0].argmax(0)]
+                out[t] = ids[first_argmax(torch.softmax(aggregate(prob), dim=1)[0])]
             if is_memory and objects:
                 if value_k != len(objects):
                     net.reset_state(["value_encoder"])
