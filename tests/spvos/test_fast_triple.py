@@ -28,10 +28,11 @@ def _pair(gate_bias: tuple[float, float, float], **conv) -> tuple[TripleSparseCo
 BIASES = [(0.0, 0.0, -1e4), (0.0, 0.0, -12.0), (0.0, 0.0, 3.0), (-1e4, 1e4, -1e4)]
 CONVS = [dict(in_channels=6, out_channels=5, kernel_size=3, padding=1),
          dict(in_channels=6, out_channels=4, kernel_size=3, stride=2, padding=1, bias=False),
-         dict(in_channels=5, out_channels=7, kernel_size=1)]
+         dict(in_channels=5, out_channels=7, kernel_size=1),
+         dict(in_channels=4, out_channels=3, kernel_size=3, padding=0)]
 
 
-@pytest.mark.parametrize("conv", CONVS, ids=["3x3", "3x3s2", "1x1"])
+@pytest.mark.parametrize("conv", CONVS, ids=["3x3", "3x3s2", "1x1", "3x3p0"])
 @pytest.mark.parametrize("gate_bias", BIASES, ids=["none", "few", "dense", "reuse"])
 @pytest.mark.parametrize("batch", [1, 2])
 def test_layer_matches_common(conv: dict, gate_bias: tuple[float, float, float], batch: int) -> None:
@@ -121,3 +122,13 @@ def test_decisions_and_argmax_follow_torch_argmax_with_ties() -> None:
     assert torch.equal(compute, choice == 2) and torch.equal(reuse, choice == 1)
     probs = torch.randint(0, 4, (4, 7, 5), generator=gen).float()
     assert torch.equal(first_argmax(probs), probs.argmax(0))
+
+
+@pytest.mark.parametrize("conv", CONVS, ids=["3x3", "3x3s2", "1x1", "3x3p0"])
+def test_fast_gate_logits_match_common_gate(conv: dict) -> None:
+    common, fast = _pair((0.1, -0.2, 0.3), **conv)
+    prev, x = torch.randn(2, 2, conv["in_channels"], 12, 14)
+    with torch.no_grad():
+        torch.testing.assert_close(fast.fast_gate_logits(prev, x), common.gate_logits(prev, x), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(fast.fast_gate_logits(prev, x), common.gate(torch.cat([prev, x], 1)),
+                                   atol=1e-4, rtol=1e-4)

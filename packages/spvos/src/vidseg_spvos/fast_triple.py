@@ -94,7 +94,7 @@ class FastTripleSparseConv2d(TripleSparseConv2d):
             ``(B, C_out, H_out, W_out)``: conv at "compute", ``F_{o,t−1}`` at "reuse", 0 at "skip" positions.
         """
         prev_out = self.prev_output
-        compute, reuse = triple_decisions(gate_conv2d([self.prev_input, x], self.gate))  # (B, H_out, W_out)
+        compute, reuse = triple_decisions(self.fast_gate_logits(self.prev_input, x))  # (B, H_out, W_out)
         n_compute, n_reuse = torch.stack([compute.sum(), reuse.sum()]).tolist()
         positions = compute.numel()
         if n_compute > self.dense_above * positions:  # dense kernel, then select (common's rule)
@@ -109,6 +109,36 @@ class FastTripleSparseConv2d(TripleSparseConv2d):
         self.record(counts, positions, self.gate)
         self.last_gate = torch.stack([~(compute | reuse), reuse, compute], dim=1).to(x.dtype)
         return out
+
+    def fast_gate_logits(self, prev_x: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``gate(concat(prev_x, x))`` in 3 ops for stride-1 gates (common's :func:`gate_conv2d` otherwise).
+
+        Common's ``gate_conv2d`` projects both inputs with one GEMM per input and adds the ``kh·kw`` shifted
+        windows of the 3-channel result one slice at a time (~30 small ops per layer, most of a sparse layer's
+        cost on small maps). Here the shifted sum is one ``F.fold`` (col2im) of the projections with the kernel
+        flipped: the tap ``(ky, kx)`` of source pixel ``s`` lands on output ``s − k + p``, i.e. fold's
+        ``s + k' − p'`` with ``k' = kh−1−ky`` and ``p' = kh−1−p``. Same values up to summation order.
+
+        Args:
+            prev_x, x: ``(B, C_in, H, W)``.
+
+        Returns:
+            ``(B, 3, H_out, W_out)`` logits.
+        """
+        gate = self.gate
+        if gate.stride != (1, 1) or gate.dilation != (1, 1):
+            return gate_conv2d([prev_x, x], gate)
+        bsz, c_in, h, w = x.shape
+        c_out, _, kh, kw = gate.weight.shape
+        rows = gate.weight.flip((2, 3)).permute(0, 2, 3, 1).reshape(c_out * kh * kw, 2 * c_in)
+        proj = torch.baddbmm(rows[:, c_in:] @ x.reshape(bsz, c_in, h * w), rows[:, :c_in].expand(bsz, -1, -1),
+                             prev_x.reshape(bsz, c_in, h * w))
+        (py, px) = gate.padding
+        h_out, w_out = h + 2 * py - kh + 1, w + 2 * px - kw + 1
+        if (kh, kw) != (1, 1):
+            proj = F.fold(proj, (h_out, w_out), (kh, kw), padding=(kh - 1 - py, kw - 1 - px))
+        logits = proj.view(bsz, c_out, h_out, w_out)
+        return logits + gate.bias.view(1, -1, 1, 1) if gate.bias is not None else logits
 
     @staticmethod
     def _reuse_or_zero(reuse: torch.Tensor, prev_out: torch.Tensor, reused: int, positions: int) -> torch.Tensor:
