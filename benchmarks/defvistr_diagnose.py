@@ -11,6 +11,9 @@ AP and the mean of those per-component numbers.
 Usage::
 
     python benchmarks/defvistr_diagnose.py <checkpoint.ckpt> [--config experiments/defvistr/synthetic.yaml]
+
+``--quick`` (``make bench``) runs the same diagnosis on an untrained model of the config and 2 small val videos:
+a pipeline check, its numbers mean nothing. Checkpoints are loaded with ``weights_only=True``.
 """
 
 from __future__ import annotations
@@ -32,16 +35,29 @@ REPO = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("checkpoint", type=Path, nargs="?", help="a trained checkpoint (not needed with --quick)")
     parser.add_argument("--config", type=Path, default=REPO / "experiments/defvistr/synthetic.yaml",
                         help="the experiment YAML whose data.init_args built the checkpoint's data")
     parser.add_argument("--videos", type=int, default=16)
+    parser.add_argument("--cache-dir", default=None, help="synthetic data cache (default: the datamodule's)")
+    parser.add_argument("--quick", action="store_true", help="untrained model, 2 small val videos (pipeline check)")
     args = parser.parse_args()
-    data = yaml.safe_load(args.config.read_text())["data"]["init_args"]
+    config = yaml.safe_load(args.config.read_text())
+    data = {**config["data"]["init_args"], "num_workers": 0, "cache_dir": args.cache_dir}
+    if args.checkpoint:
+        ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
+        module = DefVisTRModule(**{k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")})
+        module.load_state_dict(ckpt["state_dict"])
+    elif args.quick:
+        torch.manual_seed(0)
+        module = DefVisTRModule(**{**config["model"], "pretrained": False})
+        data["synthetic"] = {**data.get("synthetic", {}), "num_videos": 2, "num_val_videos": 2}
+    else:
+        parser.error("a checkpoint is required (or --quick)")
+    module.eval()
     dm = VISDataModule(**data)
     dm.prepare_data()
     dm.setup("fit")
-    module = DefVisTRModule.load_from_checkpoint(args.checkpoint, map_location="cpu").eval()
     model, t_len, n = module.model, module.model.num_frames, module.model.num_instances
     metric = VideoAP()
     box_ious, class_ok, slot_mask_iou, seq_ious = [], [], [], []
