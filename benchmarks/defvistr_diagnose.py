@@ -45,9 +45,7 @@ def main() -> None:
     config = yaml.safe_load(args.config.read_text())
     data = {**config["data"]["init_args"], "num_workers": 0, "cache_dir": args.cache_dir}
     if args.checkpoint:
-        ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
-        module = DefVisTRModule(**{k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")})
-        module.load_state_dict(ckpt["state_dict"])
+        module = DefVisTRModule.from_checkpoint(args.checkpoint)
     elif args.quick:
         torch.manual_seed(0)
         module = DefVisTRModule(**{**config["model"], "pretrained": False})

@@ -171,7 +171,7 @@ def main() -> None:
     else:
         if args.triple_ckpt is None or args.dense_ckpt is None:
             parser.error("give --triple-ckpt and --dense-ckpt (fits of the config), or --quick")
-        modules = {name: SpVOSModule.load_from_checkpoint(path, map_location="cpu").eval()
+        modules = {name: SpVOSModule.from_checkpoint(path)
                    for name, path in (("triple", args.triple_ckpt), ("non-sparse", args.dense_ckpt))}
     triple = modules["triple"]
     selected = set(triple.net.sparse_layers)

@@ -37,9 +37,7 @@ def main() -> None:
     data = config["data"]["init_args"]
     data.update(cache_dir=args.cache_dir, num_workers=0)
     if args.checkpoint:
-        ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
-        module = STTModule(**{k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")})
-        module.load_state_dict(ckpt["state_dict"])
+        module = STTModule.from_checkpoint(args.checkpoint)
     elif args.quick:
         torch.manual_seed(0)
         module = STTModule(**{**config["model"], "pretrained": False, "stt_zero_init": False})

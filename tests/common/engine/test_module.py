@@ -65,3 +65,20 @@ def test_fused_option_reaches_the_optimizer(name: str) -> None:
         optimizer.step()
         results.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     torch.testing.assert_close(results[0], results[1])
+
+
+def test_from_checkpoint_restores_module_with_weights_only(tmp_path) -> None:
+    """``from_checkpoint`` rebuilds the module from its hyperparameters (BN policy applied) and loads the weights."""
+    model = TinyModule(bn_mode="frozen", optimizer={"name": "sgd", "lr": 0.5})
+    model.configure_model()
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(torch.randn_like(param))
+    path = tmp_path / "m.ckpt"
+    hparams = {**dict(model.hparams), "_instantiator": "lightning.pytorch.cli.instantiate_module"}
+    torch.save({"hyper_parameters": hparams, "state_dict": model.state_dict()}, path)
+    loaded = TinyModule.from_checkpoint(path)
+    assert not loaded.training and isinstance(loaded.backbone.bn, FrozenBatchNorm2d)
+    assert loaded.hparams["optimizer"]["lr"] == 0.5
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[key], value)

@@ -17,8 +17,9 @@ Gradient clipping is the Trainer's (``trainer.gradient_clip_val``), so it is set
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import asdict, is_dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import lightning.pytorch as pl
 import torch
@@ -84,6 +85,20 @@ class VidSegModule(pl.LightningModule):
         for key, value in list(self.hparams.items()):
             if is_dataclass(value) and not isinstance(value, type):
                 self.hparams[key] = asdict(value)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike[str]) -> Self:
+        """The module of a Lightning checkpoint, on CPU in eval mode, loaded with ``torch.load(weights_only=True)``.
+
+        Rebuilt from the checkpoint's ``hyper_parameters`` (LightningCLI's private ``_…`` keys dropped), with the
+        BatchNorm policy applied before the weights load (``frozen`` checkpoints hold FrozenBatchNorm buffers).
+        Lightning's ``load_from_checkpoint`` would unpickle arbitrary objects instead.
+        """
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        module = cls(**{k: v for k, v in ckpt["hyper_parameters"].items() if not k.startswith("_")})
+        module.configure_model()
+        module.load_state_dict(ckpt["state_dict"])
+        return module.eval()
 
     # ------------------------------------------------------------------ BatchNorm policy
     def _bn_target(self) -> tuple[nn.Module | None, str | None]:
