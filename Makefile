@@ -15,7 +15,7 @@ help:
 	@echo "make test       lint + the default test suite (excludes tests marked slow)"
 	@echo "make test-slow  only the slow tests"
 	@echo "make lint       ruff + import-linter"
-	@echo "make bench      every benchmark script in benchmarks/ at quick sizes (ops.py runs the ops_* families)"
+	@echo "make bench      every script in benchmarks/ (ops, system) and experiments/*/analysis/ (paper claims) at quick sizes"
 	@echo "make demo       train every paper briefly on synthetic data, log to MLflow, then vidseg compare (~5 min after install, 2 idle cores)"
 
 install: $(STAMP)
@@ -39,7 +39,7 @@ test-slow: install
 	if [ $$rc -eq 5 ]; then echo "pytest collected no slow tests: failing" >&2; exit 1; fi; exit $$rc
 
 bench: install
-	@for script in $(filter-out benchmarks/ops_%.py,$(wildcard benchmarks/*.py)); do \
+	@for script in $(filter-out benchmarks/ops_%.py,$(wildcard benchmarks/*.py)) $(wildcard experiments/*/analysis/*.py); do \
 		echo "== $$script"; $(PY) $$script --quick || exit $$?; \
 	done
 

@@ -5,8 +5,9 @@ Implementations timed in one run, interleaved, best of ``--repeats`` (the machin
 - ``dense``: ``F.conv2d`` (oneDNN), the cost of the non-sparse layer;
 - ``reference``: :func:`sparse_conv2d_reference` (dense conv, then the mask);
 - ``gather``: ``vidseg::sparse_conv2d`` on the PyTorch path (gather → GEMM → scatter);
-- ``triple``: one sparse frame of ``TripleSparseConv2d`` in eval mode (gate conv + argmax + sparse conv
-  + reuse copy), with its default ``dense_above`` switch; ``triple-gather`` forces the gather path.
+- ``triple``: one sparse frame of ``TripleSparseConv2d`` in eval mode without autograd, i.e. its inference
+  path (gate logits + elementwise decisions + one gathered GEMM at the computed positions written into the
+  reuse/skip map), with its default ``dense_above`` switch; ``triple-gather`` forces the gathered GEMM.
   The gate's logits are replaced (after running the real gate convs, so their cost is counted) by fixed
   logits giving the requested compute density, the rest split evenly between skip and reuse.
 

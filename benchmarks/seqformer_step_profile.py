@@ -24,8 +24,8 @@ import yaml
 from vidseg_common.data.datamodules.vis import VISDataModule
 from vidseg_seqformer.module import SeqFormerModule
 
-QUICK_MODEL = dict(backbone="test_resnet", num_classes=5, num_queries=4, d_model=32, d_ffn=64, n_heads=4, enc_points=2,
-                   dec_points=2, dec_layers=2)
+QUICK_MODEL = dict(backbone="test_resnet", num_classes=5, num_queries=4, hidden_dim=32, ffn_dim=64, num_heads=4,
+                   encoder_points=2, decoder_points=2, num_decoder_layers=2)
 QUICK_DATA = dict(num_videos=2, num_val_videos=1, num_frames=10)
 
 

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 TINY: dict[str, Any] = dict(
-    backbone="resnet18", hidden_dim=48, n_heads=8, num_encoder_layers=1, num_decoder_layers=2,
-    dim_feedforward=64, dropout=0.0, n_points=4,
+    backbone="resnet18", hidden_dim=48, num_heads=8, num_encoder_layers=1, num_decoder_layers=2,
+    ffn_dim=64, dropout=0.0, num_points=4,
 )
+NET_NAMES = {"num_heads": "n_heads", "ffn_dim": "dim_feedforward", "num_points": "n_points"}  # DeformableVisTR's own
 
 
 def make_targets(batch: int, frames: int, height: int, width: int, num_classes: int, seed: int = 0) -> list[dict[str, torch.Tensor]]:
@@ -42,7 +43,14 @@ def make_targets(batch: int, frames: int, height: int, width: int, num_classes: 
 
 @pytest.fixture
 def tiny_config() -> dict[str, Any]:
+    """``DefVisTRModule`` options (the shared ``model.*`` keys, docs/config_keys.md)."""
     return dict(TINY)
+
+
+@pytest.fixture
+def tiny_net_config() -> dict[str, Any]:
+    """The same tiny network as ``DeformableVisTR`` arguments."""
+    return {NET_NAMES.get(key, key): value for key, value in TINY.items()}
 
 
 @pytest.fixture(name="make_targets")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from cli_runner import runs
+from cli_test_stage import check_test_subcommand
 from pycocotools import mask as mask_utils
 
 from vidseg_common.data.formats.youtube_vis import YouTubeVISReader
@@ -20,7 +21,7 @@ def _args(tmp_path: Path) -> list[str]:
     return [
         "-c", str(REPO / "experiments/_base/trainer_cpu.yaml"), "-c", str(REPO / "experiments/defvistr/synthetic.yaml"),
         "--model.backbone", "resnet18", "--model.hidden_dim", "48", "--model.num_encoder_layers", "1",
-        "--model.num_decoder_layers", "2", "--model.dim_feedforward", "32", "--model.n_points", "2",
+        "--model.num_decoder_layers", "2", "--model.ffn_dim", "32", "--model.num_points", "2",
         "--model.num_frames", "2", "--data.init_args.num_frames", "2", "--data.init_args.num_workers", "0",
         "--data.init_args.cache_dir", str(tmp_path / "cache"),
         "--data.init_args.synthetic.num_videos", "2", "--data.init_args.synthetic.num_val_videos", "1",
@@ -44,8 +45,10 @@ def test_fit_then_predict(tmp_path: Path, mlflow_uri: str, monkeypatch: pytest.M
     last = Path(run.data.tags["checkpoint/last"])
     assert last.is_file()
 
-    results = tmp_path / "results.json"
-    main(["predict", *_args(tmp_path), "--ckpt_path", str(last), "--model.results_path", str(results)])
+    results = tmp_path / "predictions" / "results.json"
+    main(["predict", *_args(tmp_path), "--ckpt_path", str(last), "--model.output_dir", str(results.parent)])
+    check_test_subcommand(main, [*_args(tmp_path), "--ckpt_path", str(last)], "defvistr", mlflow_uri,
+                          ["test/ap", "test/ap50", "test/ar10"])
     data = json.loads(results.read_text())
     root = next((tmp_path / "cache").rglob("valid.json")).parent
     reader = YouTubeVISReader(root / "valid.json", root / "valid/JPEGImages")

@@ -40,9 +40,10 @@ def test_perfect_boxes_give_zero_box_loss_and_mask_loss_is_last_layer_only(make_
     outputs = {"pred_logits": logits, "pred_boxes": boxes, "pred_masks": masks,
                "aux_outputs": [{"pred_logits": logits, "pred_boxes": boxes}]}
     losses = crit(outputs, targets)
-    assert losses["loss_bbox"].item() == pytest.approx(0.0, abs=1e-6)
-    assert losses["loss_giou"].item() == pytest.approx(0.0, abs=1e-5)
-    assert "aux0_loss_ce" in losses and "aux0_loss_bbox" in losses and "aux0_loss_mask" not in losses
+    assert losses["loss/bbox"].item() == pytest.approx(0.0, abs=1e-6)
+    assert losses["loss/giou"].item() == pytest.approx(0.0, abs=1e-5)
+    assert "loss/ce/aux0" in losses and "loss/bbox/aux0" in losses and "loss/mask/aux0" not in losses
+    assert "loss/mask" in losses and "loss/dice" in losses
     expected_total = sum(v.detach() for k, v in losses.items() if k != "loss")
     assert losses["loss"].item() == pytest.approx(float(expected_total), rel=1e-6)
 
@@ -56,11 +57,11 @@ def test_label_out_of_range_is_an_error() -> None:
         crit(outputs, [target])
 
 
-def test_loss_decreases_on_a_tiny_batch(tiny_config: dict, make_targets) -> None:
+def test_loss_decreases_on_a_tiny_batch(tiny_net_config: dict, make_targets) -> None:
     torch.manual_seed(0)
     t, k = 2, 4
     # backbone frozen (cheap on 2 shared cores): the transformer and heads must fit the batch on their own
-    model = DeformableVisTR(num_classes=k, num_frames=t, num_instances=3, frozen_backbone=[""], **tiny_config)
+    model = DeformableVisTR(num_classes=k, num_frames=t, num_instances=3, frozen_backbone=[""], **tiny_net_config)
     crit = SetCriterion(k, InstanceSequenceMatcher(t))
     frames = torch.rand(1, t, 3, 32, 32)
     targets = make_targets(1, t, 32, 32, num_classes=k)

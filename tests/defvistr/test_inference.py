@@ -57,13 +57,17 @@ def test_postprocess_score_category_and_empty_slots() -> None:
     logits = torch.full((3, 2, 2, 2), -10.0)
     logits[:, 0, 0, 0] = 10.0
     out = postprocess(probs, logits, (4, 4))
-    assert out["masks"].shape == (1, 3, 4, 4)
-    assert out["labels"].tolist() == [2]
-    assert abs(out["scores"].item() - (0.6 + 0.5 + 0.8) / 3) < 1e-6
+    assert out.masks.shape == (1, 3, 4, 4) and out.valid.tolist() == [[True, True, True]]
+    assert out.labels.tolist() == [2]
+    assert abs(out.scores.item() - (0.6 + 0.5 + 0.8) / 3) < 1e-6
     # a frame whose max class probability is < 0.001 loses its segmentation
     probs2 = probs.clone()
     probs2[1, 0, :3] = 0.0005
-    assert not postprocess(probs2, logits, (4, 4))["masks"][0, 1].any()
+    low = postprocess(probs2, logits, (4, 4))
+    assert not low.masks[0, 1].any() and low.valid.tolist() == [[True, False, True]]
+    # padding cropped (content 2×4 of the 4×4 input), then resized to the original 4×8
+    padded = postprocess(probs, logits, (4, 4), resized_size=(2, 4), original_size=(4, 8))
+    assert padded.masks.shape == (1, 3, 4, 8) and bool(padded.masks[0, 0, :, :3].all()) and not padded.masks[0, 0, :, 5:].any()
 
 
 def test_perfect_outputs_score_ap_one() -> None:
@@ -98,9 +102,9 @@ def test_perfect_outputs_score_ap_one() -> None:
     frames = torch.arange(length, dtype=torch.float32)[:, None, None, None].expand(length, 3, h, w)
     probs, mask_logits = infer_video(fake_forward, frames, clip_len, n)
     preds = postprocess(probs, mask_logits, (h, w))
-    assert sorted(preds["labels"].tolist()) == [3, 5]
+    assert sorted(preds.labels.tolist()) == [3, 5]
     metric = VideoAP()
-    metric.update(preds, {"masks": gt, "labels": labels, "valid": gt.flatten(2).any(2)}, video_id=1)
+    metric.update({"masks": preds.masks, "scores": preds.scores, "labels": preds.labels}, {"masks": gt, "labels": labels, "valid": gt.flatten(2).any(2)}, video_id=1)
     stats = metric.compute()
     assert stats["AP"].item() == pytest.approx(1.0) and stats["AR10"].item() == pytest.approx(1.0)
 
@@ -118,8 +122,8 @@ def test_predict_writes_a_valid_results_json(tmp_path, tiny_config: dict) -> Non
     dm = VISDataModule(root="synthetic", protocol="vistr", num_frames=2, short_side=None, max_size=None,
                        eval_short_side=None, num_workers=0, cache_dir=str(tmp_path / "cache"),
                        synthetic={"num_videos": 0, "num_val_videos": 2, "num_frames": 15, "height": 64, "width": 80})
-    results = tmp_path / "results.json"
-    module = DefVisTRModule(num_classes=17, num_frames=2, num_instances=2, results_path=str(results), **tiny_config)
+    results = tmp_path / "out" / "results.json"
+    module = DefVisTRModule(num_classes=17, num_frames=2, num_instances=2, output_dir=str(results.parent), **tiny_config)
     with torch.no_grad():
         module.model.class_embed.weight.zero_()
         module.model.class_embed.bias.fill_(-10.0)

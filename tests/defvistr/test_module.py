@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from torch import nn
 
+from vidseg_common.tasks.instances import VideoInstances
 from vidseg_defvistr.module import DefVisTRModule
 
 
@@ -88,9 +89,11 @@ def test_render_overlay_paints_the_best_sequences_on_the_first_frame(tiny_config
     masks = torch.zeros(2, 2, 16, 20, dtype=torch.bool)
     masks[0, 0, :4, :4] = True  # low score: not drawn with overlay_max_instances=1
     masks[1, 0, 8:, 10:] = True
-    outputs = {"masks": masks, "scores": torch.tensor([0.2, 0.9]), "labels": torch.tensor([0, 3])}
-    image = module.render_overlay({"frames": frames}, outputs)
-    base = module.render_overlay({"frames": frames}, {**outputs, "masks": torch.zeros_like(masks)})
+    batch = {"frames": frames, "meta": [{"video_id": 0, "size": (16, 20)}]}
+    preds = VideoInstances(masks=masks, scores=torch.tensor([0.2, 0.9]), labels=torch.tensor([0, 3]))
+    image = module.render_overlay(batch, {"instances": preds})
+    base = module.render_overlay(batch, {"instances": VideoInstances(masks=torch.zeros_like(masks), scores=preds.scores,
+                                                                     labels=preds.labels)})
     assert image.shape == (16, 20, 3) and image.dtype == np.uint8
     changed = (image != base).any(-1)
     assert changed[12:, 14:].all()  # inside the best sequence's mask

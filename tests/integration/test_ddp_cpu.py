@@ -1,7 +1,7 @@
 """Must-show 3: ``--trainer.devices 2 --trainer.strategy ddp`` on CPU (gloo) runs through the CLI.
 
 Run in a subprocess: under pytest, Lightning's ``ddp`` launcher would re-run the pytest command line in
-the child process (ecosystem.md §2.3).
+the child process (docs/reference/ecosystem.md §2.3).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The monorepo's conventions hold for every package (see packages/TEMPLATE.md)."""
+"""The monorepo's conventions hold for every package (see docs/architecture.md, "How to add a paper")."""
 
 from __future__ import annotations
 

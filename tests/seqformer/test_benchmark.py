@@ -11,8 +11,8 @@ from mlflow import MlflowClient
 from vidseg_seqformer.cli import main
 from vidseg_seqformer.module import SeqFormerModule
 
-MODEL = dict(backbone="test_resnet", backbone_frozen=[], num_classes=5, num_queries=4, d_model=32, d_ffn=64, dropout=0.0,
-             enc_layers=1, dec_layers=2, n_heads=4, enc_points=2, dec_points=2)
+MODEL = dict(backbone="test_resnet", frozen_backbone=[], num_classes=5, num_queries=4, hidden_dim=32, ffn_dim=64, dropout=0.0,
+             num_encoder_layers=1, num_decoder_layers=2, num_heads=4, encoder_points=2, decoder_points=2)
 
 
 def test_benchmark_subcommand_logs_params_flops_fps(tmp_path: Path, mlflow_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:

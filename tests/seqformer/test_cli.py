@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_test_stage import check_test_subcommand
 from mlflow import MlflowClient
 
 from vidseg_common.metrics.ytvis_json import load_ground_truth, load_results
@@ -15,17 +16,17 @@ CONFIG = """
 seed_everything: 0
 model:
   backbone: test_resnet
-  backbone_frozen: []
+  frozen_backbone: []
   num_classes: 17
   num_queries: 4
-  d_model: 32
-  d_ffn: 64
+  hidden_dim: 32
+  ffn_dim: 64
   dropout: 0.0
-  enc_layers: 1
-  dec_layers: 2
-  n_heads: 4
-  enc_points: 2
-  dec_points: 2
+  num_encoder_layers: 1
+  num_decoder_layers: 2
+  num_heads: 4
+  encoder_points: 2
+  decoder_points: 2
   top_k: 3
   bn_mode: train
 data:
@@ -61,14 +62,15 @@ def test_fit_then_predict(tmp_path: Path, mlflow_uri: str, monkeypatch: pytest.M
     client = MlflowClient(mlflow_uri)
     (run,) = client.search_runs([client.get_experiment_by_name("seqformer").experiment_id])
     assert run.info.status == "FINISHED"
-    for key in ("val/ap", "val/ap50", "val/ar10", "train/loss_epoch", "train/loss_dice"):
+    for key in ("val/ap", "val/ap50", "val/ar10", "train/loss_epoch", "train/loss/dice", "train/loss/dice/aux0"):
         assert key in run.data.metrics
     assert 0.0 <= run.data.metrics["val/ap"] <= 1.0
     last = tmp_path / "out" / "checkpoints" / "last.ckpt"
     assert last.is_file()
 
-    results = tmp_path / "results.json"
-    main(["predict", *common, "--model.results_json", str(results), "--ckpt_path", str(last)])
+    results = tmp_path / "predictions" / "results.json"
+    main(["predict", *common, "--model.output_dir", str(results.parent), "--ckpt_path", str(last)])
+    check_test_subcommand(main, [*common, "--ckpt_path", str(last)], "seqformer", mlflow_uri, ["test/ap", "test/ar10"])
     (gt_json,) = (tmp_path / "cache").rglob("valid.json")
     videos, categories = load_ground_truth(gt_json)
     detections = load_results(results, videos, categories)  # raises DataError on a malformed file

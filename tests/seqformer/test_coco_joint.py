@@ -1,4 +1,4 @@
-"""COCO pseudo-video joint training path (``coco_joint_r50.yaml``; reference/vis.md §3.6).
+"""COCO pseudo-video joint training path (``coco_joint_r50.yaml``; docs/reference/vis.md §3.6).
 
 A COCO image becomes a T-frame clip: the original plus T−1 copies under a random affine with rotation within the
 paper's ±10°, shuffled; COCO categories are mapped to YouTube-VIS-2019 ids and unmapped ones are dropped.

@@ -1,4 +1,4 @@
-"""Dynamic mask head (reference/vis.md §3.3): 169 generated parameters, pixel relative coordinates, aligned up-sampling."""
+"""Dynamic mask head (docs/reference/vis.md §3.3): 169 generated parameters, pixel relative coordinates, aligned up-sampling."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Matcher costs on hand cases, criterion behaviour, top-k selection (reference/vis.md §3.4, §3.5, §3.8)."""
+"""Matcher costs on hand cases, criterion behaviour, top-k selection (docs/reference/vis.md §3.4, §3.5, §3.8)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 
 from vidseg_common.errors import DataError
 from vidseg_seqformer.criterion import SetCriterion
-from vidseg_seqformer.inference import masks_to_original, resized_size, select_topk
+from vidseg_seqformer.inference import select_topk
 from vidseg_seqformer.matcher import SequenceMatcher, focal_class_cost
 from vidseg_seqformer.model import SeqFormer
 
@@ -67,8 +67,9 @@ def test_loss_names_and_decrease_on_tiny_batch(tiny_model: SeqFormer, make_targe
         losses["loss"].backward()
         optimizer.step()
         history.append(float(losses["loss"].detach()))
-    assert {"loss_ce", "loss_bbox", "loss_giou", "loss_mask", "loss_dice", "loss_ce_0", "loss_dice_0"} <= set(losses)
-    assert "loss_ce_1" not in losses  # the last layer's losses have no suffix
+    terms = ("ce", "bbox", "giou", "mask", "dice")
+    assert set(losses) == {"loss"} | {f"loss/{t}" for t in terms} | {f"loss/{t}/aux0" for t in terms}
+    assert "loss/ce/aux1" not in losses  # the last of the two layers is the final one, without aux suffix
     assert all(math.isfinite(v) for v in history)
     assert history[-1] < 0.8 * history[0]
 
@@ -78,14 +79,3 @@ def test_select_topk_over_query_class_pairs() -> None:
     scores, queries, labels = select_topk(logits, k=3)
     assert queries.tolist() == [0, 0, 1] and labels.tolist() == [0, 1, 2]  # query 0 appears with two classes
     torch.testing.assert_close(scores, torch.tensor([5.0, 4.0, 3.0]).sigmoid())
-
-
-def test_masks_to_original_crops_padding_then_resizes() -> None:
-    logits = torch.full((1, 2, 8, 8), -10.0)
-    logits[..., :4, :2] = 10.0  # top-left quarter rows, quarter columns of the 32×32 input
-    masks = masks_to_original(logits, (32, 32), (16, 16), (32, 32))
-    assert masks.shape == (1, 2, 32, 32)
-    frac = masks[0, 0].float().mean()
-    assert 0.45 < float(frac) < 0.55  # 16×8 of the 16×16 content → ≈ half of the frame after up-sampling
-    assert resized_size((480, 640), 360, 768) == (360, 480)
-    assert resized_size((100, 1000), 360, 768) == (77, 768)

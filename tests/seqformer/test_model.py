@@ -1,4 +1,4 @@
-"""Shapes of the SeqFormer network and properties of the query-decomposition decoder (reference/vis.md §3.1–3.2)."""
+"""Shapes of the SeqFormer network and properties of the query-decomposition decoder (docs/reference/vis.md §3.1–3.2)."""
 
 from __future__ import annotations
 

@@ -8,14 +8,15 @@ import pytest
 import torch
 
 from vidseg_common.errors import ConfigError
+from vidseg_common.tasks.instances import VideoInstances
 from vidseg_seqformer.module import SeqFormerModule
 
-TINY = dict(backbone="test_resnet", backbone_frozen=[], num_classes=5, num_queries=4, d_model=32, d_ffn=64,
-            enc_layers=1, dec_layers=1, n_heads=4, enc_points=2, dec_points=2)
+TINY = dict(backbone="test_resnet", frozen_backbone=[], num_classes=5, num_queries=4, hidden_dim=32, ffn_dim=64,
+            num_encoder_layers=1, num_decoder_layers=1, num_heads=4, encoder_points=2, decoder_points=2)
 
 
 def test_paper_optimizer_groups() -> None:
-    """AdamW 2e-4; backbone, sampling_offsets and reference_points at ×0.1 (reference/vis.md §3.7)."""
+    """AdamW 2e-4; backbone, sampling_offsets and reference_points at ×0.1 (docs/reference/vis.md §3.7)."""
     module = SeqFormerModule(**TINY)
     optimizer = module.configure_optimizers()["optimizer"]
     assert isinstance(optimizer, torch.optim.AdamW)
@@ -33,10 +34,10 @@ def test_paper_optimizer_groups() -> None:
 
 
 def test_bad_hyperparameters_raise_config_error() -> None:
-    with pytest.raises(ConfigError, match="d_model"):
-        SeqFormerModule(**{**TINY, "d_model": 48})
-    with pytest.raises(ConfigError, match="backbone_indices"):
-        SeqFormerModule(**{**TINY, "backbone_indices": [1, 2, 3]})
+    with pytest.raises(ConfigError, match="hidden_dim"):
+        SeqFormerModule(**{**TINY, "hidden_dim": 48})
+    with pytest.raises(ConfigError, match="backbone_out_indices"):
+        SeqFormerModule(**{**TINY, "backbone_out_indices": [1, 2, 3]})
 
 
 def _batch(target: dict[str, torch.Tensor], padded: tuple[int, int], original: tuple[int, int]) -> dict:
@@ -55,8 +56,8 @@ def test_validation_scores_original_size(
     module = SeqFormerModule(**TINY)
     original = (60, 90)
     target = make_target([1, 3], 3, original, seed=4)
-    oracle = {"masks": target["masks"], "scores": torch.tensor([0.9, 0.8]), "labels": target["labels"] + shift_label}
-    monkeypatch.setattr(module, "infer_video", lambda frames, size: oracle if tuple(size) == original else None)
+    oracle = VideoInstances(masks=target["masks"], scores=torch.tensor([0.9, 0.8]), labels=target["labels"] + shift_label)
+    monkeypatch.setattr(module, "infer", lambda batch: oracle if module.sizes(batch)[2] == original else None)
     module.validation_step(_batch(target, (64, 96), original), 0)
     assert float(module.val_ap.compute()["AP"]) == pytest.approx(expected_ap)
 
@@ -71,9 +72,10 @@ def test_render_overlay_draws_original_size_masks_on_the_unpadded_frame(make_tar
     masks = torch.zeros(2, 3, *original, dtype=torch.bool)
     masks[0, 0, :10, :10] = True  # lower score: left out
     masks[1, 0, 30:, 45:] = True
-    outputs = {"masks": masks, "scores": torch.tensor([0.3, 0.9]), "labels": torch.tensor([1, 3])}
-    image = module.render_overlay(batch, outputs)
-    base = module.render_overlay(batch, {**outputs, "masks": torch.zeros_like(masks)})
+    preds = VideoInstances(masks=masks, scores=torch.tensor([0.3, 0.9]), labels=torch.tensor([1, 3]))
+    image = module.render_overlay(batch, {"instances": preds})
+    base = module.render_overlay(batch, {"instances": VideoInstances(masks=torch.zeros_like(masks), scores=preds.scores,
+                                                                     labels=preds.labels)})
     assert image.shape == (60, 90, 3) and image.dtype == np.uint8
     changed = (image != base).any(-1)
     assert changed[40:, 60:].all() and not changed[:10, :10].any()

@@ -1,4 +1,4 @@
-"""Parameter counts against the paper / released code (reference/vis.md §3.1, verified there by running the code).
+"""Parameter counts against the paper / released code (docs/reference/vis.md §3.1, verified there by running the code).
 
 The paper's 49.3 M is the released model's ``state_dict`` numel (FrozenBN buffers included), in which the six
 ``bbox_embed`` MLPs are stored twice and every encoder layer carries an unused ``output_proj_box``. Our model

@@ -28,8 +28,8 @@ def test_swin_large_config_gives_c3_c5() -> None:
     options = _swinl_model_options()
     assert options["backbone"] == "swin_large_patch4_window12_384"
     with torch.device("meta"):  # shapes only: no 197 M-parameter initialisation
-        model = SeqFormer(backbone=options["backbone"], pretrained=False, backbone_frozen=options["backbone_frozen"],
-                          backbone_indices=options["backbone_indices"], num_queries=options["num_queries"])
+        model = SeqFormer(backbone=options["backbone"], pretrained=False, backbone_frozen=options["frozen_backbone"],
+                          backbone_indices=options["backbone_out_indices"], num_queries=options["num_queries"])
     assert model.backbone.names == ["f8", "f16", "f32"]
     assert model.backbone.strides == [8, 16, 32]
     assert model.backbone.channels == [384, 768, 1536]
@@ -57,7 +57,7 @@ def test_swin_takes_inputs_other_than_its_build_size() -> None:
 def test_swin_large_forward() -> None:
     """The full Swin-L SeqFormer (pretrained=False, ~3 s on CPU) runs a 2-frame clip at a non-384 size."""
     options = _swinl_model_options()
-    model = SeqFormer(backbone=options["backbone"], backbone_frozen=(), backbone_indices=options["backbone_indices"],
+    model = SeqFormer(backbone=options["backbone"], backbone_frozen=(), backbone_indices=options["backbone_out_indices"],
                       backbone_timm_kwargs=options["backbone_timm_kwargs"], **SMALL_TRANSFORMER).eval()
     with torch.no_grad():
         out = model(torch.rand(1, 2, 3, 96, 128))

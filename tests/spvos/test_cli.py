@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_test_stage import check_test_subcommand
 from mlflow import MlflowClient
 from PIL import Image
 
@@ -41,6 +42,9 @@ def test_fit_then_predict(tmp_path: Path, mlflow_uri: str, monkeypatch: pytest.M
     assert Path(ckpt).is_file()
 
     main(["predict", *common, "--ckpt_path", ckpt])
+    tested = check_test_subcommand(main, [*common, "--ckpt_path", ckpt], "spvos", mlflow_uri,
+                                   ["test/jf", "test/j", "test/f", "test/compute_fraction"])
+    assert tested["test/jf"] == pytest.approx(metrics["val/jf"])  # the same checkpoint on the same videos
     pngs = sorted((tmp_path / "out" / "predictions").glob("*/*.png"))
     assert len(pngs) == 6  # one per frame of the validation video, DAVIS layout <video>/<frame>.png
     assert pngs[0].name == "00000.png"

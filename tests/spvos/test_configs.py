@@ -48,4 +48,4 @@ def test_paper_configs_parse_with_the_cli(capsys: pytest.CaptureFixture[str]) ->
     config = yaml.safe_load(capsys.readouterr().out)
     assert config["model"]["sparse_modules"] == ["Q", "D", "M"] and config["model"]["strategy"] == "fully"
     assert config["model"]["mem_every"] == 4 and config["data"]["init_args"]["dataset"] == "youtube_vos"
-    assert config["model"]["optimizer"]["lr"] == 2.0e-5 and config["model"]["cosine_start_step"] == 32000
+    assert config["model"]["optimizer"]["lr"] == 2.0e-5 and config["model"]["scheduler"]["cosine_start_step"] == 32000

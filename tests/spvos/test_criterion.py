@@ -1,4 +1,4 @@
-"""Sparsity loss (SpVOS Eq. 10–13) and dynconv's relaxation schedule (vos.md §2.6–2.7)."""
+"""Sparsity loss (SpVOS Eq. 10–13) and dynconv's relaxation schedule (docs/reference/vos.md §2.6–2.7)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from vidseg_spvos.criterion import SparsityLoss, relaxed_bounds
 def test_relaxation_schedule() -> None:
     # dynconv: both bounds start at t_s, relax cosine-squared, and reach [0, 1] after 33 % of training
     assert relaxed_bounds(0, 1000, 0.1) == pytest.approx((0.1, 0.1))
-    assert relaxed_bounds(165, 1000, 0.1) == pytest.approx((0.05, 0.55))  # p = 0.5 (vos.md §2.7 example)
+    assert relaxed_bounds(165, 1000, 0.1) == pytest.approx((0.05, 0.55))  # p = 0.5 (docs/reference/vos.md §2.7 example)
     assert relaxed_bounds(330, 1000, 0.1) == pytest.approx((0.0, 1.0), abs=1e-12)
     assert relaxed_bounds(900, 1000, 0.1) == pytest.approx((0.0, 1.0), abs=1e-12)
     lowers = [relaxed_bounds(s, 1000, 0.1)[0] for s in range(0, 400, 10)]

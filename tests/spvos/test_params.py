@@ -1,7 +1,7 @@
 """Parameter counts: STCN (54.43 M) and the "Params" column of SpVOS Tables I–III.
 
 The paper's "Params" are MiB of the fp32 state dict (parameters and BatchNorm buffers), rounded **up** to two
-decimals: that reading reproduces the non-sparse 207.78 and every triple-sparse row exactly (vos.md §2.2, §2.6).
+decimals: that reading reproduces the non-sparse 207.78 and every triple-sparse row exactly (docs/reference/vos.md §2.2, §2.6).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def table_mib(net: SpVOSNet) -> float:
 def test_stcn_baseline_parameter_count() -> None:
     net = build(gate="none", sparse_modules=())
     count = sum(p.numel() for p in net.parameters())
-    assert round(count / 1e6, 2) == 54.43  # STCN (hkchengrex/STCN model/network.py), vos.md §2.2
+    assert round(count / 1e6, 2) == 54.43  # STCN (hkchengrex/STCN model/network.py), docs/reference/vos.md §2.2
     parts = {name: sum(p.numel() for p in module.parameters()) / 1e6 for name, module in [
         ("key", net.key_encoder.backbone), ("value", net.value_encoder.backbone), ("fuser", net.value_encoder.fuser),
         ("key_proj", net.key_encoder.key_proj), ("key_comp", net.key_encoder.key_comp), ("decoder", net.decoder)]}

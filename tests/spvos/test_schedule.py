@@ -1,16 +1,23 @@
-"""SpVOS §IV-B.2 learning rate: 1e-6 → 2e-5 linear over 8k, constant to 32k, cosine to 1e-6 at 160k."""
+"""SpVOS §IV-B.2 learning rate: 1e-6 → 2e-5 linear over 8k, constant to 32k, cosine to 1e-6 at 160k — the engine's
+``warmup_hold_cosine`` schedule as ``experiments/spvos/davis17.yaml`` configures it."""
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+import pytest
+import yaml
+
+from vidseg_common.engine.schedulers import SchedulerConfig, WarmupDecay
 from vidseg_common.errors import ConfigError
-from vidseg_spvos.schedule import WarmupHoldCosine
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_paper_schedule() -> None:
-    lr = 2e-5
-    factor = WarmupHoldCosine(8000, 1e-6 / lr, 32000, 160000, 1e-6 / lr)
+    model = yaml.safe_load((REPO / "experiments/spvos/davis17.yaml").read_text())["model"]
+    lr = model["optimizer"]["lr"]
+    factor = WarmupDecay(SchedulerConfig(**model["scheduler"]), total_steps=160000, steps_per_epoch=1)
     assert lr * factor(0) == pytest.approx(1e-6)
     assert lr * factor(4000) == pytest.approx((1e-6 + 2e-5) / 2)
     assert lr * factor(8000) == pytest.approx(2e-5)
@@ -20,5 +27,7 @@ def test_paper_schedule() -> None:
 
 
 def test_bad_schedule_is_a_config_error() -> None:
+    config = SchedulerConfig(name="warmup_hold_cosine", warmup_steps=8000, warmup_start_factor=0.05,
+                             cosine_start_step=4000, min_lr_ratio=0.05, unit="step")
     with pytest.raises(ConfigError, match="cosine_start_step"):
-        WarmupHoldCosine(8000, 0.05, 4000, 160000, 0.05)
+        WarmupDecay(config, 160000, steps_per_epoch=1)

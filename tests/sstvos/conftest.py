@@ -10,7 +10,7 @@ from vidseg_sstvos.module import SSTVOSModule
 
 TINY = dict(
     backbone="resnet18", backbone_output_stride=32, backbone_out_indices=(1, 2, 3), embed_features=("f8", "f16"),
-    attention_stride=8, embed_dim=16, num_layers=2, num_heads=2, ffn_dim=16, pre_dim=8, stage_channels=(16, 16),
+    attention_stride=8, hidden_dim=16, num_encoder_layers=2, num_heads=2, ffn_dim=16, pre_dim=8, stage_channels=(16, 16),
     stage_depths=(1, 1), stage_strides=(1, 2), aspp_channels=16, aspp_dilations=(1, 2), decoder_channels=16, history=2,
 )
 

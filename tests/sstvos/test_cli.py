@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_test_stage import check_test_subcommand
 from mlflow import MlflowClient
 from PIL import Image
 
@@ -14,7 +15,7 @@ from vidseg_common.data.formats.png import read_index_png
 from vidseg_common.metrics.davis_folder import load_prediction
 from vidseg_sstvos.cli import main
 
-TINY_MODEL = ["--model.embed_dim", "16", "--model.num_heads", "2", "--model.ffn_dim", "16", "--model.pre_dim", "8",
+TINY_MODEL = ["--model.hidden_dim", "16", "--model.num_heads", "2", "--model.ffn_dim", "16", "--model.pre_dim", "8",
               "--model.stage_channels", "[16, 16]", "--model.aspp_channels", "16", "--model.decoder_channels", "16"]
 
 
@@ -39,6 +40,8 @@ def test_fit_predict_benchmark(tmp_path: Path, mlflow_uri: str, monkeypatch: pyt
     assert Path(run.data.tags["checkpoint/last"]).is_file()
 
     main(["predict", *data_args, *TINY_MODEL, "--ckpt_path", run.data.tags["checkpoint/last"], "--trainer.default_root_dir", str(out)])
+    check_test_subcommand(main, [*data_args, *TINY_MODEL, "--ckpt_path", run.data.tags["checkpoint/last"],
+                                 "--trainer.default_root_dir", str(out)], "sstvos", mlflow_uri, ["test/jf", "test/j", "test/f"])
     gt_root = next((tmp_path / "cache").glob("synthetic/*"))
     (video,) = (gt_root / "ImageSets/2017/val.txt").read_text().split()
     gt_pngs = sorted((gt_root / "Annotations/480p" / video).glob("*.png"))

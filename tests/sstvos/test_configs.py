@@ -15,10 +15,12 @@ EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments" / "sstvos"
 ROWS = {
     "table4_pe_none": {"positional_encoding": "none"}, "table4_pe_sinusoidal": {"positional_encoding": "sinusoidal"},
     "table5_tau1": {"history": 1}, "table5_tau2": {"history": 2}, "table5_tau3": {"history": 3},
-    "table6_grid_1layer": {"attention": "grid", "num_layers": 1}, "table6_grid_2layers": {"attention": "grid", "num_layers": 2},
-    "table6_grid_3layers": {"attention": "grid", "num_layers": 3}, "table6_local_2layers": {"attention": "local", "num_layers": 2},
-    "table6_strided_2layers": {"attention": "strided", "num_layers": 2},
-    "table6_local_strided_2layers": {"attention": "local_strided", "num_layers": 2},
+    "table6_grid_1layer": {"attention": "grid", "num_encoder_layers": 1},
+    "table6_grid_2layers": {"attention": "grid", "num_encoder_layers": 2},
+    "table6_grid_3layers": {"attention": "grid", "num_encoder_layers": 3},
+    "table6_local_2layers": {"attention": "local", "num_encoder_layers": 2},
+    "table6_strided_2layers": {"attention": "strided", "num_encoder_layers": 2},
+    "table6_local_strided_2layers": {"attention": "local_strided", "num_encoder_layers": 2},
 }
 
 
@@ -44,7 +46,7 @@ def test_paper_configs_parse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ca
     monkeypatch.chdir(tmp_path)
     base = _printed(capsys, "davis17", "table6_local_strided_2layers")
     assert base["model"]["attention"] == "local_strided" and base["model"]["history"] == 3
-    assert base["model"]["backbone"] == "resnet101" and base["model"]["embed_dim"] == 128
+    assert base["model"]["backbone"] == "resnet101" and base["model"]["hidden_dim"] == 128
     assert base["model"]["optimizer"]["lr"] == 0.01 and base["model"]["bn_mode"] == "frozen"
     assert base["trainer"]["strategy"] == "ddp" and base["trainer"]["max_steps"] == 25000
     assert base["data"]["init_args"]["protocol"] == "cfbi" and base["data"]["init_args"]["crop_size"] == [465, 465]

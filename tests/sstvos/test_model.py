@@ -66,7 +66,7 @@ def test_bad_options_raise_config_errors(make_sstvos) -> None:
     with pytest.raises(ConfigError, match="attention"):
         make_sstvos(attention="dense")
     with pytest.raises(ConfigError, match="divisible"):
-        make_sstvos(embed_dim=18, num_heads=4)
+        make_sstvos(hidden_dim=18, num_heads=4)
     with pytest.raises(ConfigError, match="history"):
         make_sstvos(history=0)
     with pytest.raises(ConfigError, match="lack"):
@@ -83,7 +83,7 @@ def test_short_clip_and_batched_video_raise(make_sstvos, clip) -> None:
 
 
 def test_loss_decreases_on_a_tiny_batch(make_sstvos, clip) -> None:
-    module = make_sstvos(sequential_start=1.0, hard_mining_steps=1000)
+    module = make_sstvos(sequential_start=1.0, boot_end=1000)
     frames, masks, num_objects = clip(batch=2, frames=4, size=32, objects=2, seed=1)
     # learnable structure: objects are bright squares on noise, identical in every frame
     masks = torch.zeros_like(masks)

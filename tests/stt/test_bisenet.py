@@ -1,4 +1,4 @@
-"""BiSeNet18/34 split (vss.md §2.5): encoder = spatial + context path + FFM at stride 8 (256 ch), decoder = output head."""
+"""BiSeNet18/34 split (docs/reference/vss.md §2.5): encoder = spatial + context path + FFM at stride 8 (256 ch), decoder = output head."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cli_test_stage import check_test_subcommand
 from mlflow import MlflowClient
 
 from vidseg_common.data.formats.png import read_index_png
@@ -39,6 +40,10 @@ def test_fit_then_predict(tmp_path: Path, mlflow_uri: str, monkeypatch: pytest.M
     # predict from the checkpoint: one trainId PNG per annotated val frame, at the frame size (padding cropped)
     main(["predict", *data_args, "--ckpt_path", run.data.tags["checkpoint/last"],
           "--trainer.default_root_dir", str(tmp_path / "out")])
+    tested = check_test_subcommand(main, [*data_args, "--ckpt_path", run.data.tags["checkpoint/last"],
+                                          "--trainer.default_root_dir", str(tmp_path / "out")],
+                                   "stt", mlflow_uri, ["test/miou", "test/tc", "test/miou_corrupted"])
+    assert tested["test/miou"] == pytest.approx(run.data.metrics["val/miou"])  # val and test: the same split here
     (png,) = (tmp_path / "out" / "predictions").glob("*.png")
     assert png.name == "frankfurt_000000_000019.png"
     ids = read_index_png(png)

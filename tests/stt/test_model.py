@@ -12,7 +12,7 @@ def test_forward_shapes(make_stt) -> None:
     module = make_stt().eval()
     frames = torch.randn(2, 4, 3, 32, 48)
     feats_f8 = module.backbone(frames[:, -1])
-    assert module.backbone.out_channels == 1024  # ResNet18 512 + PPM 4 × 128 (vss.md §1.4)
+    assert module.backbone.out_channels == 1024  # ResNet18 512 + PPM 4 × 128 (docs/reference/vss.md §1.4)
     assert feats_f8.shape == (2, 1024, 4, 6)  # output stride 8
     with torch.no_grad():
         assert module(frames).shape == (2, 5, 32, 48)

@@ -1,4 +1,4 @@
-"""STT Table 3: the key size of every (s, e, ε) row, from the model's own configuration (T = 7, vss.md §1.3)."""
+"""STT Table 3: the key size of every (s, e, ε) row, from the model's own configuration (T = 7, docs/reference/vss.md §1.3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DataModules: the DESIGN.md batch contract, worker reseeding, reproducibility, synthetic cache, YAML config."""
+"""DataModules: the batch contract of docs/architecture.md, worker reseeding, reproducibility, synthetic cache, YAML config."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Cityscapes / CamVid label tables against the facts recorded in vss.md §4.1–4.2."""
+"""Cityscapes / CamVid label tables against the facts recorded in docs/reference/vss.md §4.1–4.2."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Clip samplers follow each paper's protocol (vos.md §1.9, §2.4; vis.md §2.5, §3.6; vss.md §2.4)."""
+"""Clip samplers follow each paper's protocol (docs/reference/vos.md §1.9, §2.4; docs/reference/vis.md §2.5, §3.6; docs/reference/vss.md §2.4)."""
 
 from __future__ import annotations
 

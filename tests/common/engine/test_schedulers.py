@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -54,3 +55,32 @@ def test_bad_schedule_name_is_a_config_error() -> None:
         WarmupDecay(SchedulerConfig(name="exp"), 10, 1)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="finite run length"):
         WarmupDecay(SchedulerConfig(name="poly"), 0, 1)
+
+
+def test_warmup_hold_cosine_warms_up_holds_then_decays() -> None:
+    """SpVOS §IV-B.2: 1e-6 → 2e-5 linear over 8k steps, constant to 32k, cosine to 1e-6 at 160k."""
+    config = SchedulerConfig(name="warmup_hold_cosine", warmup_steps=8000, warmup_start_factor=0.05,
+                             cosine_start_step=32000, min_lr_ratio=0.05)
+    factor = WarmupDecay(config, total_steps=160000, steps_per_epoch=375)
+    assert factor(0) == pytest.approx(0.05)
+    assert factor(4000) == pytest.approx(0.525)
+    assert factor(8000) == factor(20000) == factor(31999) == factor(32000) == 1.0
+    assert factor(96000) == pytest.approx(0.525)  # half-way through the cosine
+    assert factor(160000) == pytest.approx(0.05) == factor(170000)
+    steps = range(0, 160001, 997)
+    assert all(factor(a) >= factor(b) for a, b in itertools.pairwise(steps) if a >= 8000)  # never rises after warm-up
+    # without a hold it is the plain cosine
+    plain = WarmupDecay(SchedulerConfig(name="cosine", min_lr_ratio=0.1), 200, 1)
+    no_hold = WarmupDecay(SchedulerConfig(name="warmup_hold_cosine", min_lr_ratio=0.1), 200, 1)
+    assert [no_hold(s) for s in range(0, 201, 10)] == pytest.approx([plain(s) for s in range(0, 201, 10)])
+
+
+@pytest.mark.parametrize(
+    "warmup, start, total", [(8000, 4000, 160000), (10, 300, 200)], ids=["start-before-warmup-end", "start-after-run"]
+)
+def test_warmup_hold_cosine_bad_steps_are_config_errors(warmup: int, start: int, total: int) -> None:
+    config = SchedulerConfig(name="warmup_hold_cosine", warmup_steps=warmup, cosine_start_step=start)
+    with pytest.raises(ConfigError, match="cosine_start_step"):
+        WarmupDecay(config, total, 1)
+    with pytest.raises(ConfigError, match="finite run length"):
+        WarmupDecay(SchedulerConfig(name="warmup_hold_cosine"), 0, 1)

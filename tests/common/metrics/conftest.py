@@ -1,19 +1,18 @@
-"""Shared helpers for the metrics tests: fixture locations and tiny mask builders."""
+"""Shared fixture of the metrics tests: where the official-evaluator fixtures live."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-# The official-evaluator fixtures live in the shared folder next to the repository (VIDSEG_SHARED overrides).
-FIXTURES = Path(os.environ.get("VIDSEG_SHARED", Path(__file__).resolve().parents[4] / "shared")) / "fixtures"
+# The official-evaluator fixtures are part of the repository (tests/fixtures/README.md describes them).
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
 @pytest.fixture
 def fixtures_root() -> Path:
-    if not FIXTURES.is_dir():
-        pytest.skip("official-evaluator fixtures (shared/fixtures) not available")
+    """``tests/fixtures``: a missing fixture is a broken checkout, so it fails instead of skipping."""
+    for name in ("davis", "ytvis"):
+        assert (FIXTURES / name / "expected.json").is_file(), f"official-evaluator fixtures missing: {FIXTURES / name}"
     return FIXTURES
-

@@ -1,5 +1,5 @@
 """Two CPU processes (gloo) give the same numbers as one process, with uneven shards, padded-sampler
-duplicates and an empty rank (ecosystem.md §2.4 pitfalls A, B, D)."""
+duplicates and an empty rank (docs/reference/ecosystem.md §2.4 pitfalls A, B, D)."""
 
 from __future__ import annotations
 

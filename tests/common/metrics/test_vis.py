@@ -1,4 +1,4 @@
-"""VideoAP against youtubevos/cocoapi: the ytvis fixture (to 1e-9), the vis.md §4.5 toy, bad input."""
+"""VideoAP against youtubevos/cocoapi: the ytvis fixture (to 1e-9), the docs/reference/vis.md §4.5 toy, bad input."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def _box(x: int, y: int, height: int = 20, width: int = 30) -> torch.Tensor:
 
 
 def test_golden_toy() -> None:
-    """vis.md §4.5: H=20, W=30, T=4, categories {1, 2}."""
+    """docs/reference/vis.md §4.5: H=20, W=30, T=4, categories {1, 2}."""
     empty = torch.zeros(20, 30, dtype=torch.bool)
     gt_a = torch.stack([_box(0, 0), _box(1, 0), _box(2, 0), empty])
     gt_b = torch.stack([empty, _box(15, 5), _box(15, 5), _box(16, 5)])

@@ -1,4 +1,4 @@
-"""J, F, seg2bmap and db_statistics against the golden vectors of vos.md §3.6 (official functions)."""
+"""J, F, seg2bmap and db_statistics against the golden vectors of docs/reference/vos.md §3.6 (official functions)."""
 
 from __future__ import annotations
 

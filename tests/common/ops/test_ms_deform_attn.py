@@ -1,4 +1,4 @@
-"""Tests of ``vidseg::ms_deform_attn`` (port of Deformable DETR ``models/ops/test.py``, vis.md §1.5)."""
+"""Tests of ``vidseg::ms_deform_attn`` (port of Deformable DETR ``models/ops/test.py``, docs/reference/vis.md §1.5)."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def test_reference_reads_pixels_and_interpolates():
 
 
 def test_reference_matches_grid_sample_definition():
-    """The Deformable DETR PyTorch core, written out here with grid_sample (vis.md §1.3)."""
+    """The Deformable DETR PyTorch core, written out here with grid_sample (docs/reference/vis.md §1.3)."""
     value, loc, attn = random_inputs(1, 2, 3, 4, [3, 5, 2, 2], 2, lo=-0.3, hi=1.3, seed=5)
     outs = []
     start = 0

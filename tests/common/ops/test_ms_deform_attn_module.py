@@ -1,4 +1,4 @@
-"""Tests of the ``MSDeformAttn`` module against Deformable DETR's documented forward and init (vis.md §1.1–1.2)."""
+"""Tests of the ``MSDeformAttn`` module against Deformable DETR's documented forward and init (docs/reference/vis.md §1.1–1.2)."""
 
 from __future__ import annotations
 

@@ -50,7 +50,7 @@ def test_matches_dense_masked_attention(pattern, params, size, causal):
 
 
 def test_grid_weights_follow_released_kernel_layout():
-    """Literal port of gridattn.cu's slot → cell rule (vos.md §1.3), checked cell by cell."""
+    """Literal port of gridattn.cu's slot → cell rule (docs/reference/vos.md §1.3), checked cell by cell."""
     t_n, h_n, w_n = 3, 4, 5
     q, k, v = _qkv(1, 2, t_n, h_n, w_n, seed=3)
     _, weights = _sparse_st_attn_op(q, k, v, "grid", [], False, 1.0)

@@ -1,4 +1,4 @@
-"""Tests of ``vidseg::st_deform_attn`` (trilinear spatio-temporal deformable attention, vis.md §2.7–2.9)."""
+"""Tests of ``vidseg::st_deform_attn`` (trilinear spatio-temporal deformable attention, docs/reference/vis.md §2.7–2.9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests of the ``STDeformAttn`` module (volume mode = paper, frames_as_levels = released code; vis.md §2.7–2.9)."""
+"""Tests of the ``STDeformAttn`` module (volume mode = paper, frames_as_levels = released code; docs/reference/vis.md §2.7–2.9)."""
 
 from __future__ import annotations
 

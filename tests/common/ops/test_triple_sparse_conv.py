@@ -168,22 +168,26 @@ def test_dense_mode_reset_and_shape_change():
     assert stats["dense_pixels"] == 3 * 36 and stats["sparse_pixels"] == 0 and stats["flops_ratio"] == 1.0
 
 
-def test_statistics_and_flop_counter_agree():
+@pytest.mark.parametrize("grad", [False, True], ids=["inference", "autograd"])
+def test_statistics_and_flop_counter_agree(grad):
+    """Inference path (one gathered GEMM) and autograd path (``vidseg::sparse_conv2d``) count the same FLOPs."""
     layer = _layer().eval()
     x0, x1 = torch.randn(2, 2, 5, 9, 8, dtype=torch.float64)
     with torch.no_grad():
         layer(x0)
-        layer.reset_statistics()
-        with FlopCounterMode(display=False) as counter:
-            layer(x1)
+    layer.reset_statistics()
+    with torch.set_grad_enabled(grad), FlopCounterMode(display=False) as counter:
+        layer(x1)
     stats = layer.statistics()
     assert stats["skip_fraction"] + stats["reuse_fraction"] + stats["compute_fraction"] == pytest.approx(1.0)
     computed = int(layer.last_gate[:, COMPUTE].sum())
+    assert 0 < computed < 2 * 9 * 8
     assert stats["compute_fraction"] == computed / (2 * 9 * 8)
     per_position = 2 * 5 * 9 * 7
     assert stats["executed_flops"] == computed * per_position
     assert stats["dense_flops"] == 2 * 9 * 8 * per_position
-    assert counter.get_flop_counts()["Global"][torch.ops.vidseg.sparse_conv2d] == stats["executed_flops"]
+    if grad:
+        assert counter.get_flop_counts()["Global"][torch.ops.vidseg.sparse_conv2d] == stats["executed_flops"]
     # everything else the frame counted is the gate: a 2·C_in → 3 conv with the layer's kernel
     assert stats["gate_flops"] == counter.get_total_flops() - stats["executed_flops"] == 2 * 10 * 9 * 3 * 2 * 9 * 8
 

@@ -1,4 +1,4 @@
-"""VisTR set criterion (vis.md §2.3): class CE, box L1 + GIoU, mask focal + dice on matched valid frames.
+"""VisTR set criterion (docs/reference/vis.md §2.3): class CE, box L1 + GIoU, mask focal + dice on matched valid frames.
 
 - classification: softmax cross-entropy over ``K+1`` classes, no-object weight ``eos_coef`` (0.1), every
   query not matched on a valid frame is no-object (torch's weighted mean, as DETR);
@@ -11,18 +11,23 @@
   ``/ num_boxes``. No try/except fallback: a shape mismatch raises;
 - auxiliary decoder layers get class + box losses, each with its own matching (DETR);
 - weights ``ce 1, bbox 5, giou 2, mask 1, dice 1``.
+
+Returned losses follow the shared contract (:mod:`vidseg_common.models.set_criterion`), all weighted:
+``loss/ce``, ``loss/bbox``, ``loss/giou``, ``loss/mask``, ``loss/dice`` (the masks only when the model predicts
+them) of the last decoder layer, ``loss/ce/aux<l>``, ``loss/bbox/aux<l>``, ``loss/giou/aux<l>`` of auxiliary
+layer ``l``, and the total ``loss``.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import box_convert, generalized_box_iou_loss, sigmoid_focal_loss
 
 from vidseg_common.errors import DataError
 from vidseg_common.models.losses import dice_loss
+from vidseg_common.models.set_criterion import TOTAL, loss_key, num_target_boxes
 from vidseg_defvistr.matcher import InstanceSequenceMatcher
 
 Match = tuple[Tensor, Tensor, Tensor]
@@ -59,19 +64,12 @@ class SetCriterion(nn.Module):
     ) -> None:
         super().__init__()
         self.num_classes, self.matcher = num_classes, matcher
-        self.weights = {"loss_ce": weight_ce, "loss_bbox": weight_bbox, "loss_giou": weight_giou,
-                        "loss_mask": weight_mask, "loss_dice": weight_dice}
+        self.weights = {"ce": weight_ce, "bbox": weight_bbox, "giou": weight_giou, "mask": weight_mask,
+                        "dice": weight_dice}
         self.focal_alpha, self.focal_gamma = focal_alpha, focal_gamma
         empty_weight = torch.ones(num_classes + 1)
         empty_weight[-1] = eos_coef
         self.register_buffer("empty_weight", empty_weight, persistent=False)
-
-    def _num_boxes(self, targets: list[dict[str, Tensor]], device: torch.device) -> float:
-        total = torch.tensor(float(sum(t["valid"].numel() for t in targets)), device=device)
-        if dist.is_available() and dist.is_initialized():
-            dist.all_reduce(total)
-            total = total / dist.get_world_size()
-        return max(float(total), 1.0)
 
     def loss_labels(self, logits: Tensor, targets: list[dict[str, Tensor]], matches: list[Match]) -> Tensor:
         """Cross-entropy of ``logits (B, Q, K+1)``; unmatched queries are no-object (class K)."""
@@ -105,24 +103,34 @@ class SetCriterion(nn.Module):
         return focal.mean(1).sum() / num_boxes, dice_loss(src, tgt).sum() / num_boxes
 
     def forward(self, outputs: dict, targets: list[dict[str, Tensor]]) -> dict[str, Tensor]:
-        """Weighted losses: ``loss_ce``, ``loss_bbox``, ``loss_giou``, ``loss_mask``, ``loss_dice``, their
-        ``aux{l}_`` variants, and ``loss`` (the weighted total). Values returned are already weighted."""
+        """Weighted losses under the shared contract (:mod:`vidseg_common.models.set_criterion`).
+
+        Args:
+            outputs: ``pred_logits (B, Q, K+1)``, ``pred_boxes (B, Q, 4)``, optional ``pred_masks
+                (B, Q, H/4, W/4)`` and ``aux_outputs`` (per auxiliary layer ``pred_logits``, ``pred_boxes``).
+            targets: per clip ``labels (G,)``, ``boxes (G, T, 4)``, ``valid (G, T)``, ``masks (G, T, H, W)``.
+
+        Returns:
+            ``loss/<term>`` (``ce``, ``bbox``, ``giou``, then ``mask``, ``dice`` if predicted) of the last layer,
+            ``loss/<term>/aux<l>`` (``ce``, ``bbox``, ``giou``) of auxiliary layer ``l``, each multiplied by its
+            weight, and ``loss``: ``torch.stack`` of those entries in this order, summed.
+        """
         for target in targets:
             labels = target["labels"]
             if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
                 raise DataError(f"target labels {labels.tolist()} outside [0, {self.num_classes}): raise num_classes")
-        num_boxes = self._num_boxes(targets, outputs["pred_logits"].device)
+        num_boxes = num_target_boxes(targets, outputs["pred_logits"].device, per_frame=True)
         matches = self.matcher(outputs, targets)
-        losses: dict[str, Tensor] = {"loss_ce": self.loss_labels(outputs["pred_logits"], targets, matches)}
-        losses["loss_bbox"], losses["loss_giou"] = self.loss_boxes(outputs["pred_boxes"], targets, matches, num_boxes)
+        losses: dict[str, Tensor] = {"ce": self.loss_labels(outputs["pred_logits"], targets, matches)}
+        losses["bbox"], losses["giou"] = self.loss_boxes(outputs["pred_boxes"], targets, matches, num_boxes)
         if "pred_masks" in outputs:
-            losses["loss_mask"], losses["loss_dice"] = self.loss_masks(outputs["pred_masks"], targets, matches, num_boxes)
-        weighted = {k: v * self.weights[k] for k, v in losses.items()}
+            losses["mask"], losses["dice"] = self.loss_masks(outputs["pred_masks"], targets, matches, num_boxes)
+        weighted = {loss_key(term): v * self.weights[term] for term, v in losses.items()}
         for level, aux in enumerate(outputs.get("aux_outputs", [])):
             aux_matches = self.matcher(aux, targets)
-            weighted[f"aux{level}_loss_ce"] = self.weights["loss_ce"] * self.loss_labels(aux["pred_logits"], targets, aux_matches)
+            weighted[loss_key("ce", level)] = self.weights["ce"] * self.loss_labels(aux["pred_logits"], targets, aux_matches)
             l1, giou = self.loss_boxes(aux["pred_boxes"], targets, aux_matches, num_boxes)
-            weighted[f"aux{level}_loss_bbox"] = self.weights["loss_bbox"] * l1
-            weighted[f"aux{level}_loss_giou"] = self.weights["loss_giou"] * giou
-        weighted["loss"] = torch.stack(list(weighted.values())).sum()
+            weighted[loss_key("bbox", level)] = self.weights["bbox"] * l1
+            weighted[loss_key("giou", level)] = self.weights["giou"] * giou
+        weighted[TOTAL] = torch.stack(list(weighted.values())).sum()
         return weighted

@@ -3,9 +3,8 @@
 Numerically the operator of ``torchvision.ops.deform_conv2d`` (same offset layout: channel ``2k`` is the
 ``y`` and ``2k+1`` the ``x`` offset of kernel tap ``k = i·kw + j``; a sample outside the map reads zeros corner
 by corner), which the tests use as the reference. Why not call torchvision: its CPU backward loops over
-pixels and taps in C++ and took 43% of a synthetic Deformable VisTR training step on 2 cores (the mask head
-runs the DCN on every query × frame), where ``F.grid_sample`` + ``matmul`` take a few per cent. Both are
-exact, so the choice changes speed only. Parameter names and shapes (``weight (C_out, C_in, kh, kw)``,
+pixels and taps in C++, and the mask head runs the DCN on every query × frame; ``F.grid_sample`` + ``matmul``
+vectorise it. Both are exact, so the choice changes speed only. Parameter names and shapes (``weight (C_out, C_in, kh, kw)``,
 optional ``bias``) and the init are ``torchvision.ops.DeformConv2d``'s, so checkpoints are interchangeable.
 FLOPs: the product is counted by ``FlopCounterMode`` like a convolution (``2·C_out·C_in·kh·kw`` per output
 pixel); the bilinear sampling (``grid_sample``) has no formula in torch and counts 0.

@@ -1,4 +1,4 @@
-"""Whole-video inference: clips of the trained length, stitching, and VisTR's post-processing (vis.md §2.6).
+"""Whole-video inference: clips of the trained length, stitching, and VisTR's post-processing (docs/reference/vis.md §2.6).
 
 VisTR feeds each YouTube-VIS-2019 video as one 36-frame clip (shorter videos repeated cyclically, outputs
 cut back to the video length). Longer videos (YTVIS-2021, or any video longer than the trained T) need a
@@ -24,6 +24,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from vidseg_common.models.matcher import hungarian_match
+from vidseg_common.tasks.instances import VideoInstances
+from vidseg_common.tasks.resize import masks_to_original
 
 
 def clip_windows(length: int, clip_len: int) -> list[list[int]]:
@@ -83,23 +85,29 @@ def infer_video(
 
 
 def postprocess(
-    probs: Tensor, mask_logits: Tensor, size: tuple[int, int], mask_threshold: float = 0.5, min_frame_prob: float = 0.001
-) -> dict[str, Tensor]:
+    probs: Tensor, mask_logits: Tensor, size: tuple[int, int], mask_threshold: float = 0.5, min_frame_prob: float = 0.001,
+    resized_size: tuple[int, int] | None = None, original_size: tuple[int, int] | None = None,
+) -> VideoInstances:
     """VisTR's per-slot results of one video.
 
     Args:
         probs: ``(L, N, K+1)`` class probabilities (last = no-object, dropped).
         mask_logits: ``(L, N, h, w)``.
-        size: ``(H, W)`` to upsample the masks to (bilinear on logits, then ``sigmoid > mask_threshold``).
+        size: ``(H, W)`` of the network input: logits are upsampled to it (bilinear), cropped to ``resized_size`` and
+            resized to ``original_size`` (bilinear) before ``sigmoid > mask_threshold``.
         mask_threshold: 0.5.
         min_frame_prob: frames whose max class probability is below this get an empty mask (``None`` in JSON).
+        resized_size: content ``(h, w)`` before padding (default ``size``).
+        original_size: ``(H0, W0)`` of the video (default ``resized_size``).
 
     Returns:
-        ``masks (R, L, H, W) bool``, ``scores (R,)``, ``labels (R,)`` for the R kept slots (R ≤ N).
+        The ``R ≤ N`` kept slots: ``masks (R, L, H0, W0) bool``, ``scores (R,)``, ``labels (R,)``, ``valid (R, L)``
+        (frames with a non-empty mask).
     """
+    resized = tuple(size) if resized_size is None else tuple(resized_size)
+    original = resized if original_size is None else tuple(original_size)
     p = probs[..., :-1]  # (L, N, K)
-    logits = F.interpolate(mask_logits, size=size, mode="bilinear", align_corners=False)
-    masks = (logits.sigmoid() > mask_threshold).transpose(0, 1)  # (N, L, H, W)
+    masks = masks_to_original(mask_logits.transpose(0, 1), size, resized, original, mask_threshold)  # (N, L, H0, W0)
     max_p, arg_p = p.max(-1)  # (L, N)
     masks &= (max_p >= min_frame_prob).T[:, :, None, None]
     keep = masks.flatten(1).any(1)
@@ -107,4 +115,4 @@ def postprocess(
     num_classes = p.shape[-1]
     counts = F.one_hot(arg_p.T, num_classes).sum(1)  # (N, K)
     labels = counts.argmax(1)  # first maximum = lowest id, as np.bincount(...).argmax()
-    return {"masks": masks[keep], "scores": scores[keep], "labels": labels[keep]}
+    return VideoInstances(masks=masks[keep], labels=labels[keep], scores=scores[keep], valid=masks[keep].flatten(2).any(2))

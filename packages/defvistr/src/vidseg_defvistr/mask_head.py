@@ -1,4 +1,4 @@
-"""VisTR's instance-sequence mask head (vis.md §2.4): per-frame attention maps + FPN-like conv head with a DCN,
+"""VisTR's instance-sequence mask head (docs/reference/vis.md §2.4): per-frame attention maps + FPN-like conv head with a DCN,
 then a per-instance 3-D convolution over time.
 
 Channel plan for hidden size C (VisTR C=384): input ``C + M`` (memory + M attention maps), then ``C/2``,
@@ -6,7 +6,7 @@ Channel plan for hidden size C (VisTR C=384): input ``C + M`` (memory + M attent
 synthetic widths where a channel count is not divisible by 8 we use ``gcd(8, channels)`` groups (identical at
 C=384). The DCN is DCNv1 (one offset group, offsets from a zero-initialised 1×1 conv, no bias), run with
 :class:`~vidseg_defvistr.deform_conv.SampledDeformConv2d` (``torchvision.ops.deform_conv2d``'s operator by
-``grid_sample`` + matmul: same numbers and parameters, ~8× faster backward on CPU).
+``grid_sample`` + matmul: same numbers and parameters, a vectorised CPU backward).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""VisTR instance-sequence Hungarian matcher (vis.md §2.2), with VisTR's valid-frame bug fixed.
+"""VisTR instance-sequence Hungarian matcher (docs/reference/vis.md §2.2), with VisTR's valid-frame bug fixed.
 
 Per video, the ``Q = T·N`` frame-major predictions are regrouped into N instance sequences of length T and
 compared with the G target sequences:

@@ -1,4 +1,4 @@
-"""Deformable VisTR / VisTR network (pure ``nn.Module``; vis.md §2.1, §2.4, §2.7).
+"""Deformable VisTR / VisTR network (pure ``nn.Module``; docs/reference/vis.md §2.1, §2.4, §2.7).
 
 Pipeline for a clip ``frames (B, T, 3, H, W)``:
 

@@ -1,10 +1,10 @@
 """VisTR's encoder–decoder transformer with dense or spatio-temporal deformable attention.
 
-``attention="dense"`` is VisTR (vis.md §2.1): post-norm layers, full self-attention over all ``T·H·W``
+``attention="dense"`` is VisTR (docs/reference/vis.md §2.1): post-norm layers, full self-attention over all ``T·H·W``
 tokens in the encoder, standard cross-attention in the decoder, ``tgt = 0``, intermediate outputs passed
 through the final decoder LayerNorm.
 
-``attention="deformable"`` is Deformable VisTR (vis.md §2.7, §2.9 option A): the encoder self-attention and
+``attention="deformable"`` is Deformable VisTR (docs/reference/vis.md §2.7, §2.9 option A): the encoder self-attention and
 the decoder cross-attention become :class:`~vidseg_common.ops.st_deform_attn_module.STDeformAttn`
 (M heads, K points, one level); the decoder self-attention stays standard MHA.
 
@@ -24,27 +24,12 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vidseg_common.models.ffn import FFN
 from vidseg_common.ops.st_deform_attn_module import STDeformAttn
 
 Attention = Literal["dense", "deformable"]
-
-
-class FeedForward(nn.Module):
-    """Post-norm FFN block: ``norm(x + dropout(W2 dropout(relu(W1 x))))``."""
-
-    def __init__(self, d_model: int, dim_feedforward: int, dropout: float) -> None:
-        super().__init__()
-        self.linear1 = nn.Linear(d_model, dim_feedforward)
-        self.linear2 = nn.Linear(dim_feedforward, d_model)
-        self.dropout1 = nn.Dropout(dropout)
-        self.dropout2 = nn.Dropout(dropout)
-        self.norm = nn.LayerNorm(d_model)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.norm(x + self.dropout2(self.linear2(self.dropout1(F.relu(self.linear1(x))))))
 
 
 class EncoderLayer(nn.Module):
@@ -61,7 +46,7 @@ class EncoderLayer(nn.Module):
             self.self_attn = STDeformAttn(d_model, n_levels=1, n_heads=n_heads, n_points=n_points)
         self.dropout = nn.Dropout(dropout)
         self.norm1 = nn.LayerNorm(d_model)
-        self.ffn = FeedForward(d_model, dim_feedforward, dropout)
+        self.ffn = FFN(d_model, dim_feedforward, dropout)
 
     def forward(
         self, src: Tensor, pos: Tensor, shape_thw: tuple[int, int, int], reference_points: Tensor | None,
@@ -92,7 +77,7 @@ class DecoderLayer(nn.Module):
         self.dropout2 = nn.Dropout(dropout)
         self.norm1 = nn.LayerNorm(d_model)
         self.norm2 = nn.LayerNorm(d_model)
-        self.ffn = FeedForward(d_model, dim_feedforward, dropout)
+        self.ffn = FFN(d_model, dim_feedforward, dropout)
 
     def forward(
         self, tgt: Tensor, query_pos: Tensor, memory: Tensor, pos: Tensor, shape_thw: tuple[int, int, int],

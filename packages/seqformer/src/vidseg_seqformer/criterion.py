@@ -1,16 +1,18 @@
-"""SeqFormer's set criterion (``SetCriterion`` in ``models/seqformer.py``; reference/vis.md §3.5).
+"""SeqFormer's set criterion (``SetCriterion`` in ``models/seqformer.py``; docs/reference/vis.md §3.5).
 
-Every decoder layer is matched on its own and gets the same losses (the last layer's names are plain,
-layer ``i`` < last gets the suffix ``_i``), weighted by ``loss_ce 2, loss_bbox 5, loss_giou 2, loss_mask 2,
-loss_dice 5``. All terms are normalised by ``num_boxes``, the number of ground-truth **instances** in the
-batch (averaged over DDP ranks, at least 1):
+Every decoder layer is matched on its own and gets the same losses, weighted by ``ce 2, bbox 5, giou 2,
+mask 2, dice 5`` (the original's ``loss_ce``… ``weight_dict``). Returned keys follow the shared contract
+(:mod:`vidseg_common.models.set_criterion`): ``loss/<term>`` for the last layer, ``loss/<term>/aux<i>`` for
+layer ``i`` < last (the original's suffix ``_i``), every value weighted, and the total ``loss``. All terms are
+normalised by ``num_boxes``, the number of ground-truth **instances** in the batch (averaged over DDP ranks,
+at least 1):
 
-* ``loss_ce``: sigmoid focal loss (α 0.25, γ 2) over the K one-hot columns of all queries, summed;
-* ``loss_bbox``: L1 over the 4T coordinates of a matched pair, divided by T;
-* ``loss_giou``: ``1 − GIoU`` per frame, summed and divided by T (absent frames keep their zero target box,
+* ``ce``: sigmoid focal loss (α 0.25, γ 2) over the K one-hot columns of all queries, summed;
+* ``bbox``: L1 over the 4T coordinates of a matched pair, divided by T;
+* ``giou``: ``1 − GIoU`` per frame, summed and divided by T (absent frames keep their zero target box,
   clamped to 1e-6, as in the code);
-* ``loss_mask``: sigmoid focal loss averaged over the T·H/4·W/4 pixels of an instance;
-* ``loss_dice``: dice over the **whole T·H·W volume** of an instance (the code; the paper text says per-frame
+* ``mask``: sigmoid focal loss averaged over the T·H/4·W/4 pixels of an instance;
+* ``dice``: dice over the **whole T·H·W volume** of an instance (the code; the paper text says per-frame
   average). Ground-truth masks (padded to a multiple of 32) are sub-sampled ``[..., 2::4, 2::4]`` to stride 4;
   masks are computed only for matched queries (the ``mask_fn`` callback).
 """
@@ -20,13 +22,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import box_convert, generalized_box_iou, sigmoid_focal_loss
 
 from vidseg_common.errors import DataError
 from vidseg_common.models.losses import dice_loss
+from vidseg_common.models.set_criterion import TOTAL, loss_key, num_target_boxes
 from vidseg_seqformer.matcher import ABSENT_BOX_MIN, SequenceMatcher
 
 MaskFn = Callable[[int, Tensor, Tensor], Tensor]
@@ -56,22 +58,16 @@ class SetCriterion(nn.Module):
     ) -> None:
         super().__init__()
         self.matcher, self.num_classes = matcher, num_classes
-        self.weights = {"loss_ce": weight_ce, "loss_bbox": weight_bbox, "loss_giou": weight_giou,
-                        "loss_mask": weight_mask, "loss_dice": weight_dice}
+        self.weights = {"ce": weight_ce, "bbox": weight_bbox, "giou": weight_giou, "mask": weight_mask,
+                        "dice": weight_dice}
         self.focal_alpha, self.focal_gamma, self.mask_stride = focal_alpha, focal_gamma, mask_stride
-
-    def _num_boxes(self, targets: list[dict[str, Tensor]], device: torch.device) -> float:
-        count = torch.tensor(float(sum(len(t["labels"]) for t in targets)), device=device)
-        if dist.is_available() and dist.is_initialized():
-            dist.all_reduce(count)
-            count = count / dist.get_world_size()
-        return max(float(count), 1.0)
 
     def layer_losses(
         self, logits: Tensor, boxes: Tensor, targets: list[dict[str, Tensor]], mask_fn: MaskFn, layer: int,
         num_boxes: float,
     ) -> dict[str, Tensor]:
-        """Losses of one decoder layer: ``logits (B, Q, K)``, ``boxes (B, T, Q, 4)``."""
+        """Unweighted losses ``ce``, ``bbox``, ``giou``, ``mask``, ``dice`` of one decoder layer: ``logits (B, Q, K)``,
+        ``boxes (B, T, Q, 4)``."""
         indices = self.matcher(logits, boxes, targets)
         batch_idx = torch.cat([torch.full_like(q, b) for b, (q, _) in enumerate(indices)])
         query_idx = torch.cat([q for q, _ in indices])
@@ -103,29 +99,32 @@ class SetCriterion(nn.Module):
             loss_dice = dice_loss(pred_masks.flatten(1), gt_masks.flatten(1)).sum() / num_boxes
         else:
             loss_mask = loss_dice = pred_masks.sum() * 0.0
-        return {"loss_ce": loss_ce, "loss_bbox": loss_bbox, "loss_giou": loss_giou, "loss_mask": loss_mask,
-                "loss_dice": loss_dice}
+        return {"ce": loss_ce, "bbox": loss_bbox, "giou": loss_giou, "mask": loss_mask, "dice": loss_dice}
 
     def forward(self, outputs: dict[str, object], targets: list[dict[str, Tensor]], mask_fn: MaskFn) -> dict[str, Tensor]:
-        """All losses and their weighted sum under ``"loss"``.
+        """Weighted losses under the shared contract (:mod:`vidseg_common.models.set_criterion`).
 
         Args:
             outputs: the model's dict (``pred_logits`` and ``pred_boxes`` per layer).
             targets: per clip ``labels (N,)``, ``boxes (N, T, 4)``, ``masks (N, T, H, W)``.
             mask_fn: computes mask logits of matched queries.
+
+        Returns:
+            ``loss/<term>/aux<i>`` of layers ``i`` < last, then ``loss/<term>`` of the last layer (terms ``ce``,
+            ``bbox``, ``giou``, ``mask``, ``dice``), each ``weight * term``, and ``loss``: Python's ``sum`` of
+            those entries in this order.
         """
         logits_all: list[Tensor] = outputs["pred_logits"]  # type: ignore[assignment]
         boxes_all: list[Tensor] = outputs["pred_boxes"]  # type: ignore[assignment]
         for t in targets:
             if t["labels"].numel() and int(t["labels"].max()) >= self.num_classes:
                 raise DataError(f"category id {int(t['labels'].max())} ≥ num_classes={self.num_classes}: raise model.num_classes")
-        num_boxes = self._num_boxes(targets, logits_all[-1].device)
+        num_boxes = num_target_boxes(targets, logits_all[-1].device)
         last = len(logits_all) - 1
         losses: dict[str, Tensor] = {}
         for layer, (logits, boxes) in enumerate(zip(logits_all, boxes_all)):
-            suffix = "" if layer == last else f"_{layer}"
-            for name, value in self.layer_losses(logits, boxes, targets, mask_fn, layer, num_boxes).items():
-                losses[name + suffix] = value
-        losses["loss"] = sum(self.weights[name.rsplit("_", 1)[0] if name[-1].isdigit() else name] * value
-                             for name, value in losses.items())
+            aux = None if layer == last else layer
+            for term, value in self.layer_losses(logits, boxes, targets, mask_fn, layer, num_boxes).items():
+                losses[loss_key(term, aux)] = self.weights[term] * value
+        losses[TOTAL] = sum(losses.values())  # first layer first: the summation order of the original code
         return losses

@@ -1,4 +1,4 @@
-"""SeqFormer's query-decomposition decoder, as the released code does it (reference/vis.md §3.2).
+"""SeqFormer's query-decomposition decoder, as the released code does it (docs/reference/vis.md §3.2).
 
 Per layer, with the instance query ``I (B, Q, C)`` and per-frame box queries ``B_t (B, T, Q, C)`` (at layer 1
 the box query is the shared ``tgt (B, Q, C)``):
@@ -23,9 +23,9 @@ from collections.abc import Sequence
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vidseg_common.models.ffn import FFN
 from vidseg_common.ops.ms_deform_attn_module import MSDeformAttn
 
 Aggregation = Literal["weighted", "sum", "average"]
@@ -35,21 +35,6 @@ def inverse_sigmoid(x: Tensor, eps: float = 1e-5) -> Tensor:
     """``log(x / (1 − x))`` with both terms clamped at ``eps`` (Deformable DETR)."""
     x = x.clamp(0, 1)
     return torch.log(x.clamp(min=eps) / (1 - x).clamp(min=eps))
-
-
-class _FFN(nn.Module):
-    """Post-norm feed-forward block ``LN(x + drop(W2 drop(relu(W1 x))))``."""
-
-    def __init__(self, d_model: int, d_ffn: int, dropout: float) -> None:
-        super().__init__()
-        self.linear1 = nn.Linear(d_model, d_ffn)
-        self.linear2 = nn.Linear(d_ffn, d_model)
-        self.dropout1 = nn.Dropout(dropout)
-        self.dropout2 = nn.Dropout(dropout)
-        self.norm = nn.LayerNorm(d_model)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.norm(x + self.dropout2(self.linear2(self.dropout1(F.relu(self.linear1(x))))))
 
 
 class QueryDecompositionLayer(nn.Module):
@@ -81,8 +66,8 @@ class QueryDecompositionLayer(nn.Module):
         self.drop_self, self.drop_self_box = nn.Dropout(dropout), nn.Dropout(dropout)
         self.norm_cross, self.norm_cross_box = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.drop_cross, self.drop_cross_box = nn.Dropout(dropout), nn.Dropout(dropout)
-        self.ffn = _FFN(d_model, d_ffn, dropout)
-        self.ffn_box = _FFN(d_model, d_ffn, dropout)
+        self.ffn = FFN(d_model, d_ffn, dropout)
+        self.ffn_box = FFN(d_model, d_ffn, dropout)
         self.time_attention_weights = nn.Linear(d_model, 1)
 
     def temporal_weights(self, box_queries: Tensor) -> Tensor:

@@ -1,6 +1,6 @@
 """Multi-scale deformable encoder of SeqFormer (Deformable DETR encoder, frames encoded independently).
 
-reference/vis.md §1.6 and §3.1: 6 layers of MSDeformAttn self-attention (post-norm) + FFN. SeqFormer loops
+docs/reference/vis.md §1.6 and §3.1: 6 layers of MSDeformAttn self-attention (post-norm) + FFN. SeqFormer loops
 over the frames of a clip and encodes each one on its own; this is the same as putting the frames in the
 batch, which is what we do (``N = B·T``). There is no temporal positional encoding (as in the code).
 """
@@ -11,9 +11,9 @@ import copy
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vidseg_common.models.ffn import FFN
 from vidseg_common.ops.ms_deform_attn_module import MSDeformAttn
 
 
@@ -22,7 +22,8 @@ def _clones(module: nn.Module, count: int) -> nn.ModuleList:
 
 
 class DeformableEncoderLayer(nn.Module):
-    """Deformable self-attention over all levels, then an FFN; post-norm (Deformable DETR).
+    """Deformable self-attention over all levels, then an :class:`~vidseg_common.models.ffn.FFN`; post-norm
+    (Deformable DETR). The FFN's parameters keep Deformable DETR's names ``linear1``, ``linear2``, ``norm2``.
 
     Args:
         d_model: channels C.
@@ -33,6 +34,8 @@ class DeformableEncoderLayer(nn.Module):
         n_points: sampling points per head and level K.
     """
 
+    ffn: FFN  # a plain attribute: its layers are registered flat (``FFN.register_flat``)
+
     def __init__(
         self, d_model: int = 256, d_ffn: int = 1024, dropout: float = 0.1, n_levels: int = 4, n_heads: int = 8,
         n_points: int = 4,
@@ -41,11 +44,8 @@ class DeformableEncoderLayer(nn.Module):
         self.self_attn = MSDeformAttn(d_model, n_levels, n_heads, n_points)
         self.dropout1 = nn.Dropout(dropout)
         self.norm1 = nn.LayerNorm(d_model)
-        self.linear1 = nn.Linear(d_model, d_ffn)
-        self.dropout2 = nn.Dropout(dropout)
-        self.linear2 = nn.Linear(d_ffn, d_model)
-        self.dropout3 = nn.Dropout(dropout)
-        self.norm2 = nn.LayerNorm(d_model)
+        # Deformable DETR's checkpoint names: the FFN's layers sit on the layer itself, registered in this order.
+        FFN(d_model, d_ffn, dropout).register_flat(self, "linear1", "dropout2", "linear2", "dropout3", "norm2")
 
     def forward(
         self, src: Tensor, pos: Tensor, reference_points: Tensor, spatial_shapes: Sequence[int],
@@ -53,9 +53,7 @@ class DeformableEncoderLayer(nn.Module):
     ) -> Tensor:
         """``src, pos (N, S, C)``, ``reference_points (N, S, L, 2)`` → ``(N, S, C)``."""
         attn = self.self_attn(src + pos, reference_points, src, spatial_shapes, None, padding_mask)
-        src = self.norm1(src + self.dropout1(attn))
-        ffn = self.linear2(self.dropout2(F.relu(self.linear1(src))))
-        return self.norm2(src + self.dropout3(ffn))
+        return self.ffn(self.norm1(src + self.dropout1(attn)))
 
 
 class DeformableEncoder(nn.Module):

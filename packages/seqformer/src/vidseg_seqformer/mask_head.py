@@ -1,4 +1,4 @@
-"""Mask branch and CondInst-style dynamic mask head of SeqFormer (reference/vis.md §3.3).
+"""Mask branch and CondInst-style dynamic mask head of SeqFormer (docs/reference/vis.md §3.3).
 
 * :class:`MaskBranch` (the code's ``MaskHeadSmallConv(256, None, 256)``), per frame on the encoder memory:
   ``relu(lay3(f32))`` → + nearest-upsampled into ``f16`` → ``relu(lay4)`` → + into ``f8`` → ``relu(conv)``

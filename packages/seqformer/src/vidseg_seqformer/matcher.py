@@ -1,4 +1,4 @@
-"""SeqFormer's Hungarian matcher between queries and whole instance sequences (reference/vis.md §3.4).
+"""SeqFormer's Hungarian matcher between queries and whole instance sequences (docs/reference/vis.md §3.4).
 
 Cost of query q against instance n of a clip::
 

@@ -1,4 +1,4 @@
-"""The SeqFormer network (reference/vis.md §3.1): backbone → deformable encoder → query-decomposition decoder →
+"""The SeqFormer network (docs/reference/vis.md §3.1): backbone → deformable encoder → query-decomposition decoder →
 class / box / dynamic mask heads.
 
 Shapes (R50, T frames of H×W): backbone C3–C5 (strides 8/16/32) plus C6 = 3×3 stride-2 conv on C5, each
@@ -96,8 +96,8 @@ class SeqFormer(nn.Module):
         self.backbone = TimmBackbone(backbone, out_indices=tuple(backbone_indices), pretrained=pretrained,
                                      frozen=backbone_frozen, timm_kwargs=backbone_timm_kwargs)
         if self.backbone.names != ["f8", "f16", "f32"]:
-            raise ValueError(f"backbone_indices {tuple(backbone_indices)} of {backbone} give {self.backbone.names}, "
-                             "need the stride 8/16/32 maps f8, f16, f32")
+            raise ValueError(f"backbone_indices (model.backbone_out_indices) {tuple(backbone_indices)} of {backbone} "
+                             f"give {self.backbone.names}, need the stride 8/16/32 maps f8, f16, f32")
         in_channels = [self.backbone.out_channels[k] for k in ("f8", "f16", "f32")]
         projections = [nn.Sequential(nn.Conv2d(c, d_model, 1), nn.GroupNorm(32, d_model)) for c in in_channels]
         extra_in = in_channels[-1]
@@ -117,7 +117,7 @@ class SeqFormer(nn.Module):
         nn.init.zeros_(box_head.layers[-1].bias)
         bbox_embeds = nn.ModuleList(_copy(box_head) for _ in range(dec_layers))
         with torch.no_grad():
-            bbox_embeds[0].layers[-1].bias[2:] = -2.0  # Deformable DETR: only the first clone (vis.md §1.6)
+            bbox_embeds[0].layers[-1].bias[2:] = -2.0  # Deformable DETR: only the first clone (docs/reference/vis.md §1.6)
         self.decoder = QueryDecompositionDecoder(
             QueryDecompositionLayer(d_model, d_ffn, dropout, num_feature_levels, n_heads, dec_points, aggregation),
             dec_layers, bbox_embeds, decompose,

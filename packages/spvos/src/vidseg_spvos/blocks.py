@@ -1,4 +1,4 @@
-"""STCN building blocks (Cheng et al., NeurIPS 2021; ``model/modules.py``, ``model/cbam.py``), vos.md §2.2.
+"""STCN building blocks (Cheng et al., NeurIPS 2021; ``model/modules.py``, ``model/cbam.py``), docs/reference/vos.md §2.2.
 
 Every convolution that SpVOS may sparsify is a plain ``nn.Conv2d`` attribute here; the sparse variants are
 swapped in afterwards by :func:`vidseg_spvos.sparsify.sparsify` (so parameter names stay STCN's).

@@ -3,10 +3,10 @@
 * ``L_seg``: STCN's bootstrapped cross-entropy (common :class:`BootstrappedCE`), summed over the predicted frames.
 * ``L_layer,k = max(s_k − t_upper, 0)² + max(t_lower − s_k, 0)²`` with ``s_k`` the fraction of "compute"
   decisions of layer ``k`` (skip and reuse are free). The loss is **summed** over layers as SpVOS writes it
-  (dynconv averages, vos.md §2.6).
+  (dynconv averages, docs/reference/vos.md §2.6).
 * ``L_global = (Σ_k c_k·n_k / Σ_k c_k·N_k − t_s)²`` with ``c_k = kh·kw·C_in·C_out`` the cost per position,
   ``n_k`` the computed and ``N_k`` all output positions of layer ``k``.
-* Bounds relaxation (dynconv, vos.md §2.7): ``p = step / (anneal_fraction·total_steps)``,
+* Bounds relaxation (dynconv, docs/reference/vos.md §2.7): ``p = step / (anneal_fraction·total_steps)``,
   ``progress = cos(clamp(p, 0, 1)·π/2)²``, ``t_upper = 1 − progress·(1 − t_s)``, ``t_lower = progress·t_s``:
   both bounds start at ``t_s`` and relax to [0, 1] after 33 % of training.
 * Residual-sparse baseline (SpVOS §IV-B.3): "the global computation cost as the loss", no target and no

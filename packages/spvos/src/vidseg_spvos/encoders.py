@@ -1,4 +1,4 @@
-"""STCN's query (key) encoder and memory (value) encoder on :class:`TimmBackbone` (vos.md §2.2).
+"""STCN's query (key) encoder and memory (value) encoder on :class:`TimmBackbone` (docs/reference/vos.md §2.2).
 
 * :class:`KeyEncoder`: ResNet-50 stem + layer1–3 → ``f4 (256)``, ``f8 (512)``, ``f16 (1024)``, then the key
   projection ``f16 → C_k`` (``key_proj``) and the query value ``f16 → C_v`` (``key_comp``).

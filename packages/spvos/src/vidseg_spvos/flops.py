@@ -78,3 +78,43 @@ class ConvFlopCounter:
                 self.selected_dense += dense
 
         return hook
+
+
+class EvaluationCost:
+    """What one evaluation epoch cost: executed conv GFLOPs per frame of Q / M / D (Table IV) and the skip / reuse /
+    compute split of the sparse layers' sparse-frame pixels (Fig. 5).
+
+    Args:
+        net: the :class:`~vidseg_spvos.model.SpVOSNet`.
+    """
+
+    def __init__(self, net: nn.Module) -> None:
+        self.net = net
+        self.flops: dict[str, float] = defaultdict(float)
+
+    def reset(self) -> None:
+        """Forget the counted FLOPs and the sparse layers' pixel statistics."""
+        self.flops = defaultdict(float)
+        for layer in self.net.sparse_layers.values():
+            layer.reset_statistics()
+
+    def add(self, counter: ConvFlopCounter, frames: int) -> None:
+        """Add the FLOPs of ``counter`` (one video of ``frames`` frames)."""
+        for part, value in counter.by_part.items():
+            self.flops[part] += value
+        self.flops["frames"] += frames
+
+    def sparse_split(self) -> dict[str, float]:
+        """Skip / reuse / compute fractions over all sparse layers' sparse-frame pixels since the last reset."""
+        totals = {key: sum(layer.pixel_counts[key] for layer in self.net.sparse_layers.values())
+                  for key in ("skip", "reuse", "compute")}
+        count = sum(totals.values())
+        return {k: (v / count if count else 0.0) for k, v in totals.items()}
+
+    def summary(self) -> dict[str, float]:
+        """``gflops_q|m|d`` per frame and, with sparse layers, ``skip|reuse|compute_fraction``."""
+        frames = max(1.0, self.flops["frames"])
+        out = {f"gflops_{part.lower()}": self.flops[part] / frames / 1e9 for part in ("Q", "M", "D")}
+        if self.net.sparse_layers:
+            out.update({f"{key}_fraction": value for key, value in self.sparse_split().items()})
+        return out

@@ -1,4 +1,4 @@
-"""Whole-video inference (STCN ``inference_core*.py`` + SpVOS mixed sparse inference, vos.md §2.5).
+"""Whole-video inference (STCN ``inference_core*.py`` + SpVOS mixed sparse inference, docs/reference/vos.md §2.5).
 
 * Memory: the annotated frames plus every frame with ``t % mem_every == 0`` (DAVIS 5, YouTube-VOS 4 in SpVOS);
   the values are encoded from the soft aggregated probabilities (hard masks on annotated objects).
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import torch
 
 from vidseg_common.errors import ConfigError, DataError
-from vidseg_spvos.fast_triple import first_argmax
+from vidseg_common.ops.sparse_conv_gates import first_argmax
 from vidseg_spvos.memory import aggregate
 from vidseg_spvos.model import SpVOSNet
 from vidseg_spvos.processing import Strategy, frame_is_dense, one_hot_objects

@@ -1,6 +1,6 @@
 """STCN memory read (L2 affinity, optional top-k) and STM's soft aggregation of objects.
 
-SpVOS Eq. (2) prints ``S = (−‖k_Q‖² + k_Qᵀk_M)/√C_k``, which is wrong (vos.md §2.10: the query-norm term is
+SpVOS Eq. (2) prints ``S = (−‖k_Q‖² + k_Qᵀk_M)/√C_k``, which is wrong (docs/reference/vos.md §2.10: the query-norm term is
 constant along the softmax axis, the memory-norm term is not, the factor 2 is missing); we implement STCN's
 negative squared L2 distance up to the query-norm constant, ``S = (2·k_Mᵀk_Q − ‖k_M‖²)/√C_k``.
 """

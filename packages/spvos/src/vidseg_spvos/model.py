@@ -1,4 +1,4 @@
-"""``SpVOSNet``: the STCN memory network (vos.md §2.2) with SpVOS's sparse convolutions swapped in by config.
+"""``SpVOSNet``: the STCN memory network (docs/reference/vos.md §2.2) with SpVOS's sparse convolutions swapped in by config.
 
 The network is driven one frame at a time (the sparse layers keep per-video state, SpVOS Eq. 8):
 :meth:`SpVOSNet.encode_key` (query encoder, "Q"), :meth:`SpVOSNet.encode_value` (memory encoder, "M"),

@@ -33,7 +33,7 @@ def running_batchnorm(net: torch.nn.Module, enabled: bool = True) -> Iterator[No
     Used for the sparse frames of training with ``sparse_frame_bn="running"``: skipped (zero) and reused
     positions otherwise enter the batch statistics, and the running averages that the dense (memory) frames
     are normalised with at inference become a mix of dense and sparse frames. STCN, whose recipe SpVOS
-    follows, keeps every BatchNorm in eval mode (vos.md §2.4), so in the paper the sparse frames never touch
+    follows, keeps every BatchNorm in eval mode (docs/reference/vos.md §2.4), so in the paper the sparse frames never touch
     BN statistics either; this keeps that property for from-scratch runs whose BN statistics are trained.
     """
     bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.training]

@@ -1,4 +1,4 @@
-"""Which convolutions SpVOS sparsifies, and the swap to sparse layers (SpVOS §III-B/C, Tables I–III; vos.md §2.6).
+"""Which convolutions SpVOS sparsifies, and the swap to sparse layers (SpVOS §III-B/C, Tables I–III; docs/reference/vos.md §2.6).
 
 Module groups (names of the ``sparse_modules`` option):
 
@@ -11,8 +11,8 @@ Module groups (names of the ``sparse_modules`` option):
   ResBlocks.
 
 This selection with the gate design of :class:`~vidseg_common.ops.triple_sparse_conv.TripleSparseConv2d`
-reproduces every "Params" entry of Tables I–III (tested). The triple layers are its
-:class:`~vidseg_spvos.fast_triple.FastTripleSparseConv2d` subclass (same parameters, leaner CPU inference).
+reproduces every "Params" entry of Tables I–III (tested). The triple layers are that class itself (its
+inference path works only on the computed positions).
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from torch import nn
 from vidseg_common.errors import ConfigError
 from vidseg_common.ops.sparse_conv_baselines import ResidualSparseConv2d, StaticSparseConv2d
 from vidseg_common.ops.sparse_conv_gates import SparseConvBase
-from vidseg_spvos.fast_triple import FastTripleSparseConv2d
+from vidseg_common.ops.triple_sparse_conv import TripleSparseConv2d
 
 GateType = Literal["triple", "static", "residual", "none"]
 GATES: dict[str, type[SparseConvBase]] = {
-    "triple": FastTripleSparseConv2d, "static": StaticSparseConv2d, "residual": ResidualSparseConv2d,
+    "triple": TripleSparseConv2d, "static": StaticSparseConv2d, "residual": ResidualSparseConv2d,
 }
 MODULE_GROUPS = ("Q", "Q_all", "D", "D_all", "M")
 PART_OF_GROUP = {"Q": "key_encoder", "Q_all": "key_encoder", "D": "decoder", "D_all": "decoder", "M": "value_encoder"}

@@ -1,4 +1,4 @@
-"""CFBI's collaborative ensembler, the SSTVOS decoder (``reference/vos.md`` §1.8), with configurable widths.
+"""CFBI's collaborative ensembler, the SSTVOS decoder (``docs/reference/vos.md`` §1.8), with configurable widths.
 
 Objects are the batch dimension (``N = B·O``, background is object 0). Per object ``o`` the input is
 ``[current embedding ‖ previous embedding·m_o ‖ previous embedding·(1 − m_o) ‖ PreHead(matching)]`` where

@@ -2,7 +2,7 @@
 
 Input: embeddings of the buffer frames followed by the current frame, ``(B, C, T, H, W)`` at the attention
 stride (``T = τ`` buffer frames + 1, plus the reference frame when the model prepends it), and the object
-labels of those frames ``(B, T, H, W)`` (current frame: 255, unknown). Each layer (``reference/vos.md`` §1.7)
+labels of those frames ``(B, T, H, W)`` (current frame: 255, unknown). Each layer (``docs/reference/vos.md`` §1.7)
 is a post-norm Transformer block
 
     x = Norm(x + Out(SparseAttn(Q(x), K(x), V(x))))      (1×1×1 projections, heads = channel split)
@@ -60,7 +60,7 @@ class SparseSelfAttention(nn.Module):
         if pattern not in PATTERNS:
             raise ConfigError(f"model.attention must be one of {PATTERNS}, got {pattern!r}")
         if dim % num_heads:
-            raise ConfigError(f"model.embed_dim={dim} is not divisible by num_heads={num_heads}")
+            raise ConfigError(f"model.hidden_dim={dim} is not divisible by num_heads={num_heads}")
         if pattern == "local_strided" and (num_heads < 2 or num_heads % 2):
             raise ConfigError(f"local_strided attention needs an even num_heads >= 2, got {num_heads}")
         self.num_heads, self.pattern, self.kernel_size, self.stride, self.causal = num_heads, pattern, kernel_size, stride, causal
@@ -154,7 +154,7 @@ class SSTEncoder(nn.Module):
     ) -> None:
         super().__init__()
         if num_layers < 1:
-            raise ConfigError(f"model.num_layers must be >= 1, got {num_layers}")
+            raise ConfigError(f"model.num_encoder_layers must be >= 1, got {num_layers}")
         if positional_encoding not in ("none", "sinusoidal"):
             raise ConfigError(f"model.positional_encoding must be 'none' or 'sinusoidal', got {positional_encoding!r}")
         self.dim = dim

@@ -1,6 +1,6 @@
 """``SSTVOSNet``: per-frame embedding → τ-frame buffer → SST encoder → collaborative ensembler (pure nn.Modules).
 
-Data flow for one current frame (``reference/vos.md`` §1.2, §1.10):
+Data flow for one current frame (``docs/reference/vos.md`` §1.2, §1.10):
 
 1. :class:`FrameEmbedding`: the timm backbone's stride maps (``embed_features``) are projected to ``E``
    channels, resized to the attention stride (default 8, CFBI's local-matching grid) and fused; the stride-4

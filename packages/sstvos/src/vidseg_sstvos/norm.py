@@ -1,7 +1,7 @@
 """Normalisation layers of the SST encoder: Filter Response Normalization + TLU, or channel LayerNorm.
 
 The released SSTVOS config sets ``ATTENTION_NORM_TYPE="FilterResponseNorm"`` and
-``POSITIONWISE_FEEDFORWARD_NONLINEARITY="FRN"`` (``reference/vos.md`` §1.7). FRN (Singh & Krishnan, CVPR 2020):
+``POSITIONWISE_FEEDFORWARD_NONLINEARITY="FRN"`` (``docs/reference/vos.md`` §1.7). FRN (Singh & Krishnan, CVPR 2020):
 ``ν² = mean_{H,W} x²``, ``y = γ·x / sqrt(ν² + ε) + β``, followed by the Thresholded Linear Unit
 ``z = max(y, τ)``; the paper always pairs the two, so :class:`FilterResponseNorm` includes TLU (``tlu=False``
 drops it). In the encoder the statistics are taken per frame: a ``(B, C, T, H, W)`` input is normalised

@@ -1,7 +1,7 @@
-"""BiSeNet18/34 split into an encoder and a decoder for STT-BiSe (STT Table 1; vss.md §2.5).
+"""BiSeNet18/34 split into an encoder and a decoder for STT-BiSe (STT Table 1; docs/reference/vss.md §2.5).
 
 TDNet's "BiSeNet*" was never released (TDNet#6), so this is the standard BiSeNet (Yu et al., ECCV'18), our
-choice recorded in vss.md §2.5:
+choice recorded in docs/reference/vss.md §2.5:
 
 * **Spatial path**: three conv–BN–ReLU blocks of stride 2 (7×7, 3×3, 3×3; 64 channels) and a 1×1 conv to
   ``spatial_channels`` → ``f8``.

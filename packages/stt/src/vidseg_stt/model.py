@@ -1,4 +1,4 @@
-"""STT networks: PSPNet-style encoder → Sparse Temporal Transformer → FCN decoder (TDNet's split, vss.md §2.2).
+"""STT networks: PSPNet-style encoder → Sparse Temporal Transformer → FCN decoder (TDNet's split, docs/reference/vss.md §2.2).
 
 * **Encoder** (shared by all frames): a timm ResNet dilated to output stride 8 (``TimmBackbone``) followed by
   the Pyramid Pooling Module (bins 1, 2, 3, 6; each 1×1 conv ``C → C/4`` + BN + ReLU, bilinear upsampling with

@@ -1,15 +1,15 @@
-"""Neighbour Similarity Matrix (NSM) query selection of STT (Sec. 3.2, Eqs. 1–4; ``reference/vss.md`` §1.2).
+"""Neighbour Similarity Matrix (NSM) query selection of STT (Sec. 3.2, Eqs. 1–4; ``docs/reference/vss.md`` §1.2).
 
 For every position ``q`` of the query map and its ``n_b = (2r+1)²`` neighbours ``Qⁿ`` (centre included):
 
 * ``p_sim = softmax(Qⁿ · qᵀ)`` over the raw dot products (Eq. 1, no temperature);
 * ``D_KL = KL(p_u ‖ p_sim)`` with ``p_u`` uniform (Eq. 2). The paper prints ``Σ p_u log(p_sim / p_u)``, which
   is ``−KL ≤ 0``, while the text says "large ⇒ complex"; we implement the non-negative KL
-  ``Σ p_u (log p_u − log p_sim) = logsumexp(s) − mean(s) − log n_b`` (vss.md §1.2 choice);
+  ``Σ p_u (log p_u − log p_sim) = logsumexp(s) − mean(s) − log n_b`` (docs/reference/vss.md §1.2 choice);
 * ``D_cos = mean_i (1 − cos(Qⁿ_i, q))`` (Eq. 3);
 * ``D_NSM = D_KL + D_cos`` (Eq. 4); the top ``ratio`` of positions by ``D_NSM`` are the queries.
 
-Borders use replicate padding (zero padding would give ``cos = 0/0``, vss.md §1.4). The neighbourhood is
+Borders use replicate padding (zero padding would give ``cos = 0/0``, docs/reference/vss.md §1.4). The neighbourhood is
 visited one shift at a time (running logsumexp), so memory stays ``O(B·h·w)`` instead of ``O(B·h·w·n_b·C)``.
 Selection is not differentiable and needs no gradient: scores are computed under ``no_grad``.
 """

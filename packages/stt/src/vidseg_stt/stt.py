@@ -1,4 +1,4 @@
-"""The Sparse Temporal Transformer module (STT Sec. 3; ``reference/vss.md`` §1.2–1.4).
+"""The Sparse Temporal Transformer module (STT Sec. 3; ``docs/reference/vss.md`` §1.2–1.4).
 
 Between the shared encoder and the decoder: the current frame's feature map is the query, the ``T`` previous
 frames' maps (farthest first) are keys = values.
@@ -15,13 +15,13 @@ frames' maps (farthest first) are keys = values.
    is Table 3's "full keys" row: every query attends to all ``T·h·w`` keys.
 4. **Post-LN block**: ``X = LN(q + W^O·MH)``, ``out = LN(X + FFN(X))`` with ``FFN = ReLU(X W1 + b1) W2 + b2``;
    the hidden width defaults to ``d̂`` as printed (a knob).
-5. **Back to the map** [choice, vss.md §1.4]: a linear ``d → d_t`` projection is *added* to the query feature
+5. **Back to the map** [choice, docs/reference/vss.md §1.4]: a linear ``d → d_t`` projection is *added* to the query feature
    at the selected positions; the other positions pass through unchanged. With ``zero_init=True`` (our
    choice; the paper gives no initialisation) this projection starts at zero, so a freshly inserted block is
    the identity and the network starts as its per-frame image model (a residual branch that cannot hurt at
    step 0; its weight still gets a gradient at once).
 
-No positional encoding (the windows are location-aligned), dropout 0.1, 8 heads, 1 layer (vss.md §1.4 picks).
+No positional encoding (the windows are location-aligned), dropout 0.1, 8 heads, 1 layer (docs/reference/vss.md §1.4 picks).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
 
 from vidseg_common.data.formats.cityscapes_sequence import SNIPPET_AFTER, SNIPPET_BEFORE, make_stem
 from vidseg_common.data.synthetic.config import SyntheticConfig
@@ -30,6 +31,7 @@ from vidseg_common.data.synthetic.scenes import sample_semantic_scene
 from vidseg_common.errors import ConfigError, DataError
 from vidseg_common.metrics.flow import DISFlow, GroundTruthFlow
 from vidseg_common.metrics.tc import Mode, TemporalConsistency
+from vidseg_common.metrics.vss import SegmentationIoU
 
 FlowFn = Callable[[str, str, np.ndarray, np.ndarray], np.ndarray]
 
@@ -136,3 +138,94 @@ def synthetic_corruptions(root: str | Path, split: str) -> dict[str, set[int]]:
         applied = apply_corruptions(blank, rng, cfg.corruption_prob, cfg.corruption_length, cfg.corruption_strength)
         out[make_stem(city, index, SNIPPET_BEFORE)] = {t - SNIPPET_BEFORE for t, _ in applied}
     return out
+
+
+class VideoEvaluation(Callback):
+    """STT's evaluation beyond the annotated clips (a callback: it reads the val split's whole videos).
+
+    * ``<stage>/miou_corrupted`` / ``_clean``: mIoU of the annotated frames that do / do not lie in a corruption
+      burst (synthetic Cityscapes-layout sets only; :func:`synthetic_corruptions`), from the module's outputs;
+    * ``<stage>/tc``: TC of streamed predictions over each val video's whole snippet (:class:`VideoTC`; each rank
+      streams its share, the metric syncs). Not during the sanity check.
+
+    Built lazily from the ``VSSDataModule`` (its val — or, in ``test``, test — dataset's reader, transform and root).
+
+    Args:
+        tc_flow: flow backend of TC (``dis``, ``gt``) or ``None`` to skip TC.
+        num_classes: classes of the confusions; ignore_index: void label.
+        tc_mode: ``etc`` or ``clean``; tc_max_videos: TC on the first val videos only (``None``: all).
+    """
+
+    def __init__(self, tc_flow: str | None, num_classes: int, ignore_index: int, tc_mode: Mode,
+                 tc_max_videos: int | None) -> None:
+        self.tc_flow, self.num_classes, self.tc_mode, self.tc_max_videos = tc_flow, num_classes, tc_mode, tc_max_videos
+        self.iou = {name: SegmentationIoU(num_classes, ignore_index=ignore_index) for name in ("corrupted", "clean")}
+        self.tc = TemporalConsistency(num_classes, mode=tc_mode)
+        self._corruptions: dict[str, set[int]] | None = None
+        self._video_tc: VideoTC | None = None
+
+    @staticmethod
+    def _val_dataset(trainer: Trainer) -> tuple[Any, Any]:
+        datamodule = getattr(trainer, "datamodule", None)
+        dataset = getattr(datamodule, "datasets", {}).get("test" if trainer.testing else "val")
+        return (datamodule, dataset) if dataset is not None and hasattr(datamodule, "resolved_root") else (None, None)
+
+    def corruptions(self, trainer: Trainer) -> dict[str, set[int]]:
+        """Corrupted frames of the synthetic val split (``{}`` for real data or without a VSS datamodule)."""
+        if self._corruptions is None:
+            datamodule, dataset = self._val_dataset(trainer)
+            self._corruptions = {} if dataset is None else synthetic_corruptions(datamodule.resolved_root(),
+                                                                                  dataset.reader.split)
+        return self._corruptions
+
+    def _batch_end(self, trainer: Trainer, outputs: Any, batch: Any) -> None:
+        corruptions = self.corruptions(trainer)
+        if corruptions:
+            pred, label = outputs["pred"], batch["label"]
+            flags = torch.tensor([0 in corruptions.get(m["sample"], ()) for m in batch["meta"]], device=pred.device)
+            self.iou["corrupted"].update(pred[flags], label[flags])
+            self.iou["clean"].update(pred[~flags], label[~flags])
+
+    def _epoch_end(self, trainer: Trainer, module: LightningModule) -> None:
+        stage = "test" if trainer.testing else "val"
+        if self.corruptions(trainer):
+            for name, metric in self.iou.items():
+                miou = metric.compute()["mIoU"].float()
+                if not miou.isnan():  # the group has samples
+                    module.log(f"{stage}/miou_{name}", miou, sync_dist=False)
+        for metric in self.iou.values():
+            metric.reset()
+        datamodule, dataset = self._val_dataset(trainer)
+        if self.tc_flow is None or dataset is None or trainer.sanity_checking:
+            return
+        if self._video_tc is None:
+            self._video_tc = VideoTC(dataset.reader, datamodule.resolved_root(), self.tc_flow, self.num_classes,
+                                     self.tc_mode, self.tc_max_videos)
+        augment, stems = dataset.augment, self._video_tc.stems[trainer.global_rank :: trainer.world_size]
+        self._video_tc.evaluate(module.stream_step, lambda frames: augment(frames)[0].to(module.device), self.tc, stems)
+        module.log(f"{stage}/tc", self.tc.compute()["TC"].float(), sync_dist=False)
+        self.tc.reset()
+
+    def _epoch_start(self, module: LightningModule) -> None:
+        for metric in (*self.iou.values(), self.tc):
+            metric.to(module.device)
+
+    def on_validation_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._epoch_start(pl_module)
+
+    def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._epoch_start(pl_module)
+
+    def on_validation_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
+                                batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._batch_end(trainer, outputs, batch)
+
+    def on_test_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
+                          batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._batch_end(trainer, outputs, batch)
+
+    def on_validation_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._epoch_end(trainer, pl_module)
+
+    def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._epoch_end(trainer, pl_module)

@@ -6,11 +6,11 @@ relative to the annotated frame instead). Evaluation uses :class:`WholeVideo`.
 
 | sampler | protocol | source |
 |---|---|---|
-| :class:`ReferencePreviousCurrent` | reference + previous + current frames, random gaps | CFBI/AOT ``VOSTrain`` (SSTVOS, vos.md §1.9) |
-| :class:`MaxSkip` | 3 frames within a max skip, curriculum | STCN ``vos_dataset.py`` (SpVOS, vos.md §2.4) |
-| :class:`CyclicWindow` | T consecutive frames ending at an anchor (cyclic) | VisTR ``ytvos.py`` (vis.md §2.5) |
-| :class:`LocalGlobal` | anchor, 1 local frame each side, T−3 global | SeqFormer ``ytvos.py`` (vis.md §3.6) |
-| :class:`PreviousFrames` | annotated frame + T previous with random gaps | TDNet/STT (vss.md §2.4) |
+| :class:`ReferencePreviousCurrent` | reference + previous + current frames, random gaps | CFBI/AOT ``VOSTrain`` (SSTVOS, docs/reference/vos.md §1.9) |
+| :class:`MaxSkip` | 3 frames within a max skip, curriculum | STCN ``vos_dataset.py`` (SpVOS, docs/reference/vos.md §2.4) |
+| :class:`CyclicWindow` | T consecutive frames ending at an anchor (cyclic) | VisTR ``ytvos.py`` (docs/reference/vis.md §2.5) |
+| :class:`LocalGlobal` | anchor, 1 local frame each side, T−3 global | SeqFormer ``ytvos.py`` (docs/reference/vis.md §3.6) |
+| :class:`PreviousFrames` | annotated frame + T previous with random gaps | TDNet/STT (docs/reference/vss.md §2.4) |
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Clip-consistent augmentation with albumentations 2.0.8 (ecosystem.md §6).
+"""Clip-consistent augmentation with albumentations 2.0.8 (docs/reference/ecosystem.md §6).
 
 One ``A.Compose`` is applied with ``images=`` / ``masks=`` so every frame of a clip gets the same
 geometric and photometric parameters (TDNet/STCN/VisTR all augment clip-consistently). Masks are
@@ -16,6 +16,7 @@ Not reproduced: STCN's extra per-frame ``RandomAffine``/jitter (a second per-fra
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import albumentations as A
 import cv2
@@ -25,6 +26,19 @@ from torch.utils.data import get_worker_info
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class AugmentedClip(NamedTuple):
+    """What :meth:`ClipAugment.apply` returns."""
+
+    frames: torch.Tensor
+    """``(T, 3, H', W') float32``."""
+    masks: np.ndarray | None
+    """The masks with the frames' geometry."""
+    content_size: tuple[int, int]
+    """``(h, w)`` of the image content after the resize (or crop), before padding."""
+    padded_size: tuple[int, int]
+    """``(H', W')`` after padding to the stride multiple (the network input)."""
 
 
 class ClipAugment:
@@ -64,6 +78,7 @@ class ClipAugment:
         seed: int | None = None,
     ) -> None:
         ops: list[A.BasicTransform] = []
+        self.crop_size = (int(crop_size[0]), int(crop_size[1])) if train and crop_size is not None else None
         self.short_sides = None if short_side is None else (
             [int(v) for v in short_side] if isinstance(short_side, Sequence) else [int(short_side)])
         self.max_size = max_size
@@ -106,27 +121,36 @@ class ClipAugment:
         return frames, masks
 
     def __call__(self, frames: np.ndarray, masks: np.ndarray | None = None) -> tuple[torch.Tensor, np.ndarray | None]:
-        """Augment a clip.
+        """Augment a clip: :meth:`apply` without the geometry."""
+        out = self.apply(frames, masks)
+        return out.frames, out.masks
+
+    def apply(self, frames: np.ndarray, masks: np.ndarray | None = None) -> AugmentedClip:
+        """Augment a clip and say what the geometry became.
 
         Args:
             frames: ``(T, H, W, 3) uint8``.
             masks: ``(T, H, W)`` id maps or ``(T, H, W, N)`` per-instance channels, or ``None``.
 
         Returns:
-            ``frames (T, 3, H', W') float32`` tensor and the masks with the same geometry (numpy).
+            ``frames (T, 3, H', W') float32`` tensor, the masks with the same geometry (numpy), the content size
+            (after the resize or crop, before padding) and the padded size ``(H', W')``.
         """
         empty_channels = masks is not None and masks.ndim == 4 and masks.shape[3] == 0
         if empty_channels:  # albumentations and cv2 need at least one channel
             masks = np.zeros((*masks.shape[:3], 1), dtype=np.uint8)
         frames, masks = self._resize(frames, masks)
+        content = (int(frames.shape[1]), int(frames.shape[2])) if self.crop_size is None else self.crop_size
         if masks is None:
             out = self.compose(images=frames)
-            return torch.from_numpy(np.ascontiguousarray(out["images"].transpose(0, 3, 1, 2))), None
+            images = torch.from_numpy(np.ascontiguousarray(out["images"].transpose(0, 3, 1, 2)))
+            return AugmentedClip(images, None, content, (int(images.shape[-2]), int(images.shape[-1])))
         out = self.compose(images=frames, masks=masks)
         out_masks = np.asarray(out["masks"])
         if empty_channels:
             out_masks = out_masks[..., :0]
-        return torch.from_numpy(np.ascontiguousarray(out["images"].transpose(0, 3, 1, 2))), out_masks
+        images = torch.from_numpy(np.ascontiguousarray(out["images"].transpose(0, 3, 1, 2)))
+        return AugmentedClip(images, out_masks, content, (int(images.shape[-2]), int(images.shape[-1])))
 
 
 def masks_to_boxes_cxcywh(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -35,10 +35,9 @@ class NonFiniteLossGuard(Callback):
 class PredictionOverlayCallback(Callback):
     """Log prediction overlays of the first validation batches as MLflow images.
 
-    The paper module supplies the picture: ``render_overlay(batch, outputs) -> np.ndarray | None``
-    returning ``(H, W, 3) uint8``. Modules without that method are skipped. To draw it, use
-    :mod:`vidseg_common.viz` (``to_uint8_image`` then ``overlay_ids`` for VOS, ``overlay_instances`` for VIS,
-    ``overlay_classes`` for VSS), the renderer of ``vidseg visualize``.
+    The module supplies the picture: ``render_overlay(batch, outputs) -> np.ndarray | None`` returning
+    ``(H, W, 3) uint8`` (the task modules of :mod:`vidseg_common.tasks` implement it, drawing with
+    :mod:`vidseg_common.viz`, the renderer of ``vidseg visualize``). Modules without it are skipped.
 
     Args:
         every_n_epochs: log on epochs divisible by this.

@@ -169,7 +169,7 @@ class VidSegCLI(LightningCLI):
         """Checkpoint hyperparameters become *defaults*: config files and command-line flags still win.
 
         LightningCLI 2.6 applies them on top of the parsed config, which silently discards options such
-        as ``--model.results_json`` given together with ``--ckpt_path``. Here they are set as defaults of
+        as ``--model.output_dir`` given together with ``--ckpt_path``. Here they are set as defaults of
         the ``model.*`` keys and the command line is parsed again (checkpoints load with ``weights_only``).
         """
         subcommand = self.config.get("subcommand")

@@ -1,6 +1,6 @@
 """MLflow as the default logger, with a local sqlite store, config upload and run bookkeeping.
 
-Why not Lightning's ``MLFlowLogger`` as is (ecosystem.md §3): its default tracking URI is read from the
+Why not Lightning's ``MLFlowLogger`` as is (docs/reference/ecosystem.md §3): its default tracking URI is read from the
 environment at *import* time and falls back to the ``file:`` store, which mlflow ≥ 3.13 refuses; and
 its ``SaveConfigCallback`` needs a log dir that an sqlite-backed logger does not have. Here the URI is
 resolved when the logger is built: ``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<project>/mlflow.db``
@@ -137,7 +137,7 @@ class MLflowSaveConfigCallback(SaveConfigCallback):
     """Uploads the resolved config as ``config.yaml`` to every MLflow run (rank 0 only).
 
     Lightning's own callback needs ``trainer.log_dir``, which is ``None`` with an sqlite store
-    (ecosystem.md §2.1); for other loggers that have a log dir it still writes the file there.
+    (docs/reference/ecosystem.md §2.1); for other loggers that have a log dir it still writes the file there.
     """
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:

@@ -19,7 +19,8 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import asdict, is_dataclass
-from typing import Any, Literal, Self
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Self
 
 import lightning.pytorch as pl
 import torch
@@ -29,6 +30,7 @@ from vidseg_common.engine.batchnorm import BNMode, freeze_batchnorm, set_batchno
 from vidseg_common.engine.param_groups import OptimizerConfig, build_param_groups, describe_param_groups
 from vidseg_common.engine.schedulers import SchedulerConfig, build_scheduler
 from vidseg_common.errors import ConfigError
+from vidseg_common.weights import WeightRules, load_weights
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +57,20 @@ class VidSegModule(pl.LightningModule):
         bn_mode: ``train`` (ordinary BN), ``eval`` (running statistics fixed, affine trained) or
             ``frozen`` (replaced by ``FrozenBatchNorm2d``: nothing trained).
         bn_scope: apply ``bn_mode`` to the ``backbone`` attribute only, or to ``all`` submodules.
+        output_dir: where ``predict`` writes (default ``<trainer.default_root_dir>/predictions``); an output
+            location, not a model property, so it is kept out of checkpoints (``predict --ckpt_path`` takes the
+            value given on the command line).
+        init_weights: a checkpoint to start from: one of this model's own (any format of
+            :func:`~vidseg_common.weights.read_checkpoint`) or a released one its :attr:`weight_rules` convert; every
+            key is accounted for, or nothing is loaded (see :mod:`vidseg_common.weights`).
     """
 
     backbone_attr: str = "backbone"
     """Name of the attribute holding the backbone (for ``bn_scope: backbone``)."""
+
+    weight_rules: ClassVar[dict[str, WeightRules]] = {}
+    """Released checkpoints this model can start from, by source name (``model.init_weights``,
+    ``vidseg weights import``)."""
 
     def __init__(
         self,
@@ -66,6 +78,8 @@ class VidSegModule(pl.LightningModule):
         scheduler: SchedulerConfig | None = None,
         bn_mode: BNMode = "train",
         bn_scope: Literal["backbone", "all"] = "backbone",
+        output_dir: str | None = None,
+        init_weights: str | None = None,
     ) -> None:
         super().__init__()
         self.optimizer_config: OptimizerConfig = _as_config(optimizer, OptimizerConfig, "optimizer")
@@ -77,7 +91,10 @@ class VidSegModule(pl.LightningModule):
         self.bn_mode = bn_mode
         self.bn_scope = bn_scope
         self._bn_applied = False
+        self._output_dir, self._init_weights, self._weights_loaded = output_dir, init_weights, False
         self.save_hyperparameters()
+        for key in ("output_dir", "init_weights"):  # locations, not model properties: not stored in checkpoints
+            self.hparams.pop(key, None)
         # Record the effective settings (defaults filled in) as plain dicts: MLflow shows every value, and
         # checkpoints stay loadable with ``torch.load(weights_only=True)``.
         self.hparams["optimizer"] = asdict(self.optimizer_config)
@@ -100,6 +117,18 @@ class VidSegModule(pl.LightningModule):
         module.load_state_dict(ckpt["state_dict"])
         return module.eval()
 
+    @property
+    def output_dir(self) -> Path:
+        """Folder of ``predict``'s outputs: ``model.output_dir`` or ``<trainer.default_root_dir>/predictions``."""
+        if self._output_dir:
+            return Path(self._output_dir)
+        return Path(self.trainer.default_root_dir if self._trainer is not None else ".") / "predictions"
+
+    @property
+    def total_steps(self) -> int:
+        """Planned optimizer steps of the run (the trainer's ``estimated_stepping_batches``; 1 outside a trainer)."""
+        return max(1, int(self.trainer.estimated_stepping_batches)) if self._trainer is not None else 1
+
     # ------------------------------------------------------------------ BatchNorm policy
     def _bn_target(self) -> tuple[nn.Module | None, str | None]:
         if self.bn_scope == "all":
@@ -107,17 +136,21 @@ class VidSegModule(pl.LightningModule):
         return getattr(self, self.backbone_attr, None), self.backbone_attr
 
     def configure_model(self) -> None:
-        """Apply ``bn_mode`` once, before optimizers are built and checkpoints are restored."""
-        if self._bn_applied or self.bn_mode == "train":
-            return
-        target, attr = self._bn_target()
-        if target is None:
-            raise ConfigError(f"model.bn_scope=backbone but {type(self).__name__} has no '{self.backbone_attr}' attribute")
-        if self.bn_mode == "frozen":
-            frozen = freeze_batchnorm(target)
-            if attr is not None and frozen is not target:
-                setattr(self, attr, frozen)
+        """Apply ``bn_mode`` once, then load ``init_weights`` once, before optimizers are built and checkpoints are
+        restored (a ``--ckpt_path`` checkpoint still wins)."""
+        if not self._bn_applied and self.bn_mode != "train":
+            target, attr = self._bn_target()
+            if target is None:
+                raise ConfigError(f"model.bn_scope=backbone but {type(self).__name__} has no '{self.backbone_attr}' attribute")
+            if self.bn_mode == "frozen":
+                frozen = freeze_batchnorm(target)
+                if attr is not None and frozen is not target:
+                    setattr(self, attr, frozen)
         self._bn_applied = True
+        if self._init_weights and not self._weights_loaded:
+            conversion = load_weights(self, self._init_weights, self.weight_rules)
+            log.info("model.init_weights=%s: %s", self._init_weights, conversion.summary())
+            self._weights_loaded = True
 
     def train(self, mode: bool = True) -> VidSegModule:
         super().train(mode)

@@ -1,7 +1,7 @@
 """Base class for metrics whose state is a table of rows tagged with (video, object, frame) ids.
 
 Every state is a flat 1-D float64 list state reduced with ``cat``, so a DDP sync is a concatenation
-(ecosystem.md §2.4):
+(docs/reference/ecosystem.md §2.4):
 
 * Pitfall A (duplicates from a padded ``DistributedSampler``): rows are de-duplicated by their key
   columns in :meth:`TaggedRowsMetric.rows`; the first occurrence wins (duplicates are identical).

@@ -1,7 +1,7 @@
 """Optical-flow backends for temporal consistency: ground-truth ``.flo`` files, OpenCV DIS, RAFT.
 
 All backends return forward flow ``t → t+1`` as ``(H, W, 2) float32`` (u, v) in pixels, with the
-convention ``I_t(p) ≈ I_{t+1}(p + f(p))`` (vss.md §3.1):
+convention ``I_t(p) ≈ I_{t+1}(p + f(p))`` (docs/reference/vss.md §3.1):
 
 * :class:`GroundTruthFlow`: ``<flow_root>/<video>/<frame_t>.flo`` (synthetic data);
 * :class:`DISFlow`: ``cv2.DISOpticalFlow`` (default; no weights needed);

@@ -1,6 +1,6 @@
 """DAVIS J&F (davis2017-evaluation) as a torchmetrics metric, plus the per-video scoring it is built on.
 
-Protocols (vos.md §3.1, ``davis2017/evaluation.py``):
+Protocols (docs/reference/vos.md §3.1, ``davis2017/evaluation.py``):
 
 * ``semi-supervised``: the first and last frame of every video are dropped; ``num_objects`` is the
   largest id of the first GT frame (void 255 removed); a predicted id above it is an error (the

@@ -1,6 +1,6 @@
 """Temporal consistency (TC) of video semantic segmentation, as ETC computes it, plus a "clean" mode.
 
-``mode="etc"`` reproduces ETC's ``tool/eval_tc.py`` (vss.md §3.1): for every consecutive pair the
+``mode="etc"`` reproduces ETC's ``tool/eval_tc.py`` (docs/reference/vss.md §3.1): for every consecutive pair the
 prediction of frame t+1 is warped back to frame t with flownet2's ``Resample2d`` (bilinear on the *class
 ids*, border clamp, float32, then ``astype(uint8)`` truncation, so boundary pixels may get an
 intermediate id), there is no occlusion mask, and ``intersectionAndUnion(pred_t, warped, C, 255)``

@@ -1,6 +1,6 @@
 """YouTube-VIS video AP/AR (youtubevos/cocoapi ``YTVOSeval``, segm) as a torchmetrics metric.
 
-Spec (vis.md §4.3–4.4): spatio-temporal mask IoU ``Σ_t |d_t ∩ g_t| / Σ_t |d_t ∪ g_t|`` (a frame where
+Spec (docs/reference/vis.md §4.3–4.4): spatio-temporal mask IoU ``Σ_t |d_t ∩ g_t| / Σ_t |d_t ∪ g_t|`` (a frame where
 only one side is present adds its area to the union), COCO greedy matching per (video, category) at 10
 IoU thresholds, precision at 101 recall points, ``maxDets`` 1/10/100, area ranges split at 128² and 256²
 on the instance's mean non-zero area, and the 12 stats in the official order.

@@ -1,6 +1,6 @@
 """COCO-style matching, accumulation and summary of ``YTVOSeval`` on reduced per-video tables.
 
-Mirrors ``evaluateVid`` / ``accumulate`` / ``summarize`` of youtubevos/cocoapi (vis.md §4.4) including
+Mirrors ``evaluateVid`` / ``accumulate`` / ``summarize`` of youtubevos/cocoapi (docs/reference/vis.md §4.4) including
 its tie rules: stable (mergesort) score sorts, non-ignored GTs first, ``≥`` IoU comparison so that the
 later GT wins ties, thresholds capped at ``1 − 1e-10``, ``np.spacing(1)`` in the precision denominator,
 right-to-left precision envelope and ``searchsorted(..., 'left')`` at the recall thresholds.

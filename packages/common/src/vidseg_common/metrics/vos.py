@@ -1,6 +1,6 @@
 """Region similarity J and boundary F-measure of davis2017-evaluation, vectorised with torch.
 
-Definitions follow ``davis2017/metrics.py`` and ``davis2017/utils.py`` exactly (reference: vos.md §3):
+Definitions follow ``davis2017/metrics.py`` and ``davis2017/utils.py`` exactly (reference: docs/reference/vos.md §3):
 
 * J (``db_eval_iou``): ``|G ∩ P \\ V| / |G ∪ P \\ V|``, and 1 when the union is empty.
 * F (``f_measure``): 1-px boundaries from :func:`seg2bmap`, matched within a disk of radius

@@ -1,4 +1,4 @@
-"""Semantic-segmentation mIoU with torchmetrics' own confusion-matrix class (vss.md §3.2).
+"""Semantic-segmentation mIoU with torchmetrics' own confusion-matrix class (docs/reference/vss.md §3.2).
 
 Conventions: one ``C × C`` confusion matrix accumulated over the whole split (rows = GT, columns =
 prediction), GT 255 ignored, ``IoU_c = TP / (TP + FP + FN)``; classes whose union is empty over the

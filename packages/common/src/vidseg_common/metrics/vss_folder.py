@@ -1,4 +1,4 @@
-"""Per-image confusion matrices for ``vidseg eval cityscapes|camvid`` (whole-split mIoU, vss.md §3.2).
+"""Per-image confusion matrices for ``vidseg eval cityscapes|camvid`` (whole-split mIoU, docs/reference/vss.md §3.2).
 
 * Cityscapes: GT ``<root>/gtFine/<split>/<city>/<stem>_gtFine_labelIds.png`` mapped to trainIds with
   ``vidseg_common.data.formats.cityscapes`` (255 = ignore); predictions ``<results>/<city>/<stem>*.png``

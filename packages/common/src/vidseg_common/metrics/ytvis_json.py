@@ -1,4 +1,4 @@
-"""Minimal, strict YouTube-VIS JSON loading for evaluation (vis.md §4.1–4.2), on ``pycocotools.mask``.
+"""Minimal, strict YouTube-VIS JSON loading for evaluation (docs/reference/vis.md §4.1–4.2), on ``pycocotools.mask``.
 
 Ground truth: ``{videos, categories, annotations}``; results: a list of
 ``{video_id, category_id, score, segmentations}``. Segmentations are normalised to compressed RLE

@@ -1,6 +1,6 @@
 """YouTube-VOS J/F for seen and unseen categories and a *local proxy* of the overall score G.
 
-The real YouTube-VOS score is only computed by the evaluation server (vos.md §3.7). This metric is
+The real YouTube-VOS score is only computed by the evaluation server (docs/reference/vos.md §3.7). This metric is
 the local stand-in for a held-out split with ground truth: J and F as in DAVIS
 (:mod:`vidseg_common.metrics.vos`), computed for each object on the **annotated frames after the
 object's first appearance** (the frame where it first appears is the one given to the tracker and is

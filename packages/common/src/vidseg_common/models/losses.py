@@ -4,9 +4,9 @@
   focal loss is torchvision's ``sigmoid_focal_loss`` (use it directly).
 - :class:`BootstrappedCE`: STCN's bootstrapped cross-entropy (SpVOS): plain CE until ``start_warm``,
   then the mean of the top-p hardest pixels with p decaying linearly from 1 to ``top_p`` at ``end_warm``
-  (vos.md §2.3).
+  (docs/reference/vos.md §2.3).
 - :class:`OhemCrossEntropy`: TDNet's OHEM CE (STT): keep pixels whose CE exceeds ``−ln(thresh)``, or
-  the ``n_min`` hardest if fewer (vss.md §2.3).
+  the ``n_min`` hardest if fewer (docs/reference/vss.md §2.3).
 """
 
 from __future__ import annotations

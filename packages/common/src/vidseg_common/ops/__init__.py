@@ -1,9 +1,11 @@
 """Custom ops of the five papers.
 
-Each op family follows the same pattern (see DESIGN.md, "Ops pattern"): a ``*_reference`` function
+Each op family follows the same pattern (see docs/architecture.md, "Ops pattern"): a ``*_reference`` function
 with the plain math, a public ``torch.library.custom_op`` named ``vidseg::<op>`` whose default kernel
-is a fast vectorised PyTorch implementation, a Triton kernel registered for CUDA, and an
-``nn.Module`` wrapper. :mod:`vidseg_common.ops.backend` holds the ``VIDSEG_OPS_BACKEND`` switch.
+is a fast vectorised PyTorch implementation, a Triton kernel for CUDA, and an ``nn.Module`` wrapper.
+:mod:`vidseg_common.ops.backend` holds the ``VIDSEG_OPS_BACKEND`` switch and the kernel registry every
+family registers its reference / torch / Triton kernels with (``register_kernels``; the Triton modules
+under ``_triton/`` are named there by string and imported only when selected).
 
 The layers and helpers below are exported lazily (``from vidseg_common.ops import MSDeformAttn``
 imports and registers only that family, so importing this package costs nothing). The functional ops

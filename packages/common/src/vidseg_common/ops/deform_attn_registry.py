@@ -1,8 +1,9 @@
 """One registration for both deformable-attention ops (``vidseg::ms_deform_attn``, ``vidseg::st_deform_attn``).
 
 The two ops differ only in the dimension of their sampling points (2-D bilinear levels vs 3-D trilinear
-volumes) and in their implementations; the custom-op plumbing is the same and lives here once:
-backend dispatch (``VIDSEG_OPS_BACKEND``: reference / torch / Triton on CUDA), the fake kernel, autograd
+volumes) and in their implementations; the custom-op plumbing is the same and lives here once: the
+registration of their kernels with the backend registry of :mod:`vidseg_common.ops.backend` (the one every
+op family uses; ``VIDSEG_OPS_BACKEND``: reference / torch / Triton on CUDA), the fake kernel, autograd
 (the vector-Jacobian product of the PyTorch path, or of the reference under ``reference``), float32
 under autocast (sampling locations in half precision would be off by pixels; Deformable DETR's kernel
 had no half support either), and the FLOP formula.
@@ -10,15 +11,13 @@ had no half support either), and the FLOP formula.
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 from torch.utils.flop_counter import register_flop_formula
 
-from vidseg_common.ops.backend import select_backend
+from vidseg_common.ops.backend import get_kernel, register_kernels, select_backend, select_kernel
 from vidseg_common.ops.ms_deform_attn_core import check_deform_inputs
 
 
@@ -43,26 +42,21 @@ def register_deform_op(name: str, dims: int, module: str, triton_impl: str) -> t
         name: op name in the ``vidseg`` namespace.
         dims: coordinates per sampling point (2 or 3).
         module: the module defining ``<name>_reference`` (the plain math, the definition) and ``<name>_torch``
-            (the vectorised PyTorch path, default kernel on every device); they are looked up at call time.
-        triton_impl: ``"module:function"`` of the Triton forward, imported on first CUDA/interpreted use.
+            (the vectorised PyTorch path, default kernel on every device); registered by name, so they are
+            looked up at call time.
+        triton_impl: ``"module:function"`` of the Triton forward, imported by the registry on first
+            CUDA/interpreted use.
     """
-
-    def reference(*args):  # type: ignore[no-untyped-def]
-        return getattr(sys.modules[module], f"{name}_reference")(*args)
-
-    def torch_impl(*args):  # type: ignore[no-untyped-def]
-        return getattr(sys.modules[module], f"{name}_torch")(*args)
+    register_kernels(
+        name,
+        reference=f"{module}:{name}_reference",
+        torch=f"{module}:{name}_torch",
+        triton=triton_impl,
+    )
 
     def run(value: Tensor, spatial_shapes: list[int], sampling_locations: Tensor, attention_weights: Tensor) -> Tensor:
         check_deform_inputs(value, spatial_shapes, sampling_locations, attention_weights, dims, name)
-        backend = select_backend(value.device)
-        if backend == "reference":
-            return reference(value, spatial_shapes, sampling_locations, attention_weights)
-        if backend == "triton":
-            module, function = triton_impl.split(":")
-            triton_fn = getattr(importlib.import_module(module), function)
-            return triton_fn(value, spatial_shapes, sampling_locations, attention_weights)
-        return torch_impl(value, spatial_shapes, sampling_locations, attention_weights)
+        return select_kernel(name, value.device)(value, spatial_shapes, sampling_locations, attention_weights)
 
     op = torch.library.custom_op(f"vidseg::{name}", run, mutates_args=())
     # CUDA takes the same dispatch: unset/auto VIDSEG_OPS_BACKEND picks the Triton kernel there.
@@ -82,7 +76,7 @@ def register_deform_op(name: str, dims: int, module: str, triton_impl: str) -> t
     def backward(ctx, grad_output: Tensor):  # type: ignore[no-untyped-def]
         value, sampling_locations, attention_weights = ctx.saved_tensors
         shapes = ctx.spatial_shapes
-        impl = reference if select_backend(value.device) == "reference" else torch_impl
+        impl = get_kernel(name, "reference" if select_backend(value.device) == "reference" else "torch")
         _, vjp = torch.func.vjp(lambda v, loc, a: impl(v, shapes, loc, a), value, sampling_locations, attention_weights)
         grad_value, grad_loc, grad_attn = vjp(grad_output.contiguous())
         return grad_value, None, grad_loc, grad_attn

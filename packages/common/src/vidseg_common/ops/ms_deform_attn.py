@@ -1,6 +1,6 @@
 """Multi-scale deformable attention core (Deformable DETR, ``models/ops``), as ``vidseg::ms_deform_attn``.
 
-Semantics (reference/vis.md §1.3): the value of level ``l`` is a ``(H_l, W_l)`` map stored row-major
+Semantics (docs/reference/vis.md §1.3): the value of level ``l`` is a ``(H_l, W_l)`` map stored row-major
 (y, then x) in the flattened ``S = Σ_l H_l·W_l`` axis; a sampling location ``(x, y)`` in ``[0, 1]`` (the
 top-left corner of the padded map is ``(0, 0)``) is read with bilinear interpolation at pixel coordinates
 ``(x·W_l − 0.5, y·H_l − 0.5)``, a neighbour outside the map contributing zero. This is exactly

@@ -1,4 +1,4 @@
-"""``MSDeformAttn``: Deformable DETR's multi-scale deformable attention module (reference/vis.md §1.1–1.2)."""
+"""``MSDeformAttn``: Deformable DETR's multi-scale deformable attention module (docs/reference/vis.md §1.1–1.2)."""
 
 from __future__ import annotations
 

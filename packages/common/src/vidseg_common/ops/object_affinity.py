@@ -2,7 +2,7 @@
 
 ``A_v(p, o) = max_{q ∈ I_p^o ∪ {0}} A(p, q)``: for every cell ``p`` and object ``o`` (background included,
 label 0) the largest attention weight that ``p`` gives to a cell of its connectivity pattern labelled ``o``
-in an **earlier frame** (causality, ``reference/vos.md`` §1.5), and 0 when there is none. We read the
+in an **earlier frame** (causality, ``docs/reference/vos.md`` §1.5), and 0 when there is none. We read the
 ``∪ {0}`` of the equation literally, so the result is ``max(0, …)``; with softmax weights (≥ 0) that is the
 same as "0 where the set is empty". We take the max over attention *weights* (the paper's "attention score";
 the distance/NCC variants of the config are left to the model). Label 255 (VOID) belongs to no object.
@@ -18,7 +18,7 @@ from torch.utils.flop_counter import register_flop_formula
 
 from vidseg_common.data.formats.png import VOID_ID
 from vidseg_common.errors import ConfigError, DataError
-from vidseg_common.ops.backend import select_backend
+from vidseg_common.ops.backend import register_kernels, select_kernel
 from vidseg_common.ops.sparse_st_attn_patterns import num_slots, slot_key_index
 
 
@@ -100,11 +100,15 @@ def _affinity_backward_torch(
     return dweights.reshape(weights.shape)
 
 
+# The PyTorch path serves every backend (the registry runs a family's torch kernel where it has no other).
+register_kernels("object_affinity", torch=_affinity_torch)
+
+
 @torch.library.custom_op("vidseg::object_affinity", mutates_args=())
 def _object_affinity_op(weights: torch.Tensor, labels: torch.Tensor, num_objects: int, pattern: str, params: list[int]) -> torch.Tensor:
     _check(weights, labels, num_objects, pattern, params)
-    select_backend(weights.device)  # validates VIDSEG_OPS_BACKEND; the PyTorch path serves every backend
-    return _affinity_torch(weights.contiguous(), labels.contiguous(), num_objects, pattern, params)
+    kernel = select_kernel("object_affinity", weights.device)  # validates VIDSEG_OPS_BACKEND
+    return kernel(weights.contiguous(), labels.contiguous(), num_objects, pattern, params)
 
 
 @_object_affinity_op.register_fake

@@ -4,7 +4,8 @@ This is the compute kernel of the triple sparse convolution of SpVOS (Lin et al.
 "compute" policy) and of its static / residual sparse baselines: the output equals the dense
 ``F.conv2d`` where ``mask`` is true and **0 elsewhere** (no bias outside the mask).
 
-Three implementations, selected by :func:`vidseg_common.ops.backend.select_backend`:
+Three implementations, registered with :func:`vidseg_common.ops.backend.register_kernels` under
+``sparse_conv2d`` and selected per call by ``VIDSEG_OPS_BACKEND``:
 
 - :func:`sparse_conv2d_reference`: the definition, a dense ``F.conv2d`` followed by the mask;
 - the vectorised PyTorch path (default on CPU): gather → GEMM → scatter. Every input channel row is
@@ -12,7 +13,11 @@ Three implementations, selected by :func:`vidseg_common.ops.backend.select_backe
   taps on the zero padding zeroed), multiplied with the weight in its native ``(C_out, C_in·kh·kw)``
   layout and scattered into a zero output, so the cost follows the number of computed positions;
 - a Triton implicit-GEMM kernel (CUDA, or CPU under ``TRITON_INTERPRET=1``), in
-  :mod:`vidseg_common.ops._triton.sparse_conv2d`.
+  :mod:`vidseg_common.ops._triton.sparse_conv2d` (registered by name: imported by the registry when
+  first selected, never by this module).
+
+:func:`sparse_conv2d_into` is the inference-time variant without the custom op: it writes the convolution
+at the mask positions into an existing map (the other positions keep their values) with one GEMM.
 
 Only ``groups=1`` convolutions are supported (every convolution SpVOS sparsifies is dense). Inputs of
 any memory layout are accepted (gathering reads through a ``(C_in, B·H·W)`` view, copied only when
@@ -29,9 +34,9 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import register_flop_formula
 
 from vidseg_common.errors import ConfigError
-from vidseg_common.ops.backend import select_backend
+from vidseg_common.ops.backend import register_kernels, select_kernel
 
-__all__ = ["conv_output_size", "sparse_conv2d", "sparse_conv2d_reference"]
+__all__ = ["conv_output_size", "sparse_conv2d", "sparse_conv2d_into", "sparse_conv2d_reference"]
 
 # Positions gathered per GEMM in the PyTorch path: bounds the im2col buffer to
 # C_in·kh·kw × ROWS_PER_CHUNK elements whatever the mask density (a memory/speed knob, not a model one:
@@ -135,7 +140,7 @@ def gather_indices(
     return positions, base[:, None] + (ky[:, None] + kx[None, :]).reshape(1, -1)
 
 
-def _padded_channels_last(x: torch.Tensor, padding: list[int]) -> torch.Tensor:
+def padded_channels_last(x: torch.Tensor, padding: list[int]) -> torch.Tensor:
     """``(B, C, H, W)`` → zero-padded ``(B·Hp·Wp, C)`` contiguous rows (one copy; only the border is zeroed)."""
     bsz, c, h, w = x.shape
     py, px = padding
@@ -212,16 +217,65 @@ def sparse_conv2d_torch(
     return out.view(c_out, bsz, h_out, w_out).transpose(0, 1).contiguous()
 
 
+def sparse_conv2d_into(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    mask: torch.Tensor,
+    stride: list[int] | tuple[int, int],
+    padding: list[int] | tuple[int, int],
+    dilation: list[int] | tuple[int, int],
+    out: torch.Tensor,
+) -> torch.Tensor:
+    """Write the convolution at the ``mask`` positions into ``out``; the other positions keep their values.
+
+    The inference-time form of ``vidseg::sparse_conv2d`` for few computed positions (no custom op, no
+    argument checks, no autograd, no zero output map): the ``C_in·kh·kw × N`` im2col columns of the
+    ``N`` computed positions are gathered from ``x`` viewed as ``(C_in, B·H·W)`` (taps on the zero padding
+    multiplied by 0), one GEMM with the weight in its native ``(C_out, C_in·kh·kw)`` layout gives the
+    ``C_out × N`` values, and they are stored into ``out`` in place. Unlike the op's PyTorch path the
+    columns are not chunked: meant for ``N`` up to a fraction of the map.
+
+    Args:
+        x: ``(B, C_in, H, W)``.
+        weight: ``(C_out, C_in, kh, kw)``; bias: ``(C_out,)`` or None.
+        mask: ``(B, H_out, W_out)`` bool, the positions to compute.
+        stride, padding, dilation: 2 ints each (``nn.Conv2d`` semantics, zero padding).
+        out: ``(B, C_out, H_out, W_out)``, same dtype as ``x`` (any memory layout); written in place.
+
+    Returns:
+        ``out``.
+    """
+    bsz, c_in, h, w = x.shape
+    c_out, _, kh, kw = weight.shape
+    positions, pixels, inside = gather_taps(mask, (h, w), (kh, kw), list(stride), list(padding), list(dilation))
+    source = x.transpose(0, 1).reshape(c_in, bsz * h * w)  # a view when B = 1
+    cols = source.index_select(1, pixels.reshape(-1))  # (C_in, kh·kw·N), tap-major
+    if any(padding):
+        cols.mul_(inside.reshape(1, -1).to(cols.dtype))
+    cols = cols.view(c_in * kh * kw, -1)  # rows (c, tap) match weight.reshape(C_out, C_in·kh·kw)
+    w_mat = weight.reshape(c_out, c_in * kh * kw)
+    values = w_mat @ cols if bias is None else torch.addmm(bias[:, None], w_mat, cols)
+    hw_out = out.shape[2] * out.shape[3]
+    batch, flat = positions.div(hw_out, rounding_mode="floor"), positions.remainder(hw_out)
+    if out.is_contiguous():
+        out.view(bsz, c_out, hw_out)[batch, :, flat] = values.t()
+    else:  # e.g. channels_last
+        out[batch, :, flat.div(out.shape[3], rounding_mode="floor"), flat.remainder(out.shape[3])] = values.t()
+    return out
+
+
+register_kernels(
+    "sparse_conv2d",
+    reference=sparse_conv2d_reference,
+    torch=sparse_conv2d_torch,
+    triton="vidseg_common.ops._triton.sparse_conv2d:sparse_conv2d_triton",
+)
+
+
 def _dispatch(x, weight, bias, mask, stride, padding, dilation) -> torch.Tensor:
     check_sparse_conv2d_args(x, weight, bias, mask, stride, padding, dilation)
-    backend = select_backend(x.device)
-    if backend == "reference":
-        return sparse_conv2d_reference(x, weight, bias, mask, stride, padding, dilation)
-    if backend == "triton":
-        from vidseg_common.ops._triton.sparse_conv2d import sparse_conv2d_triton
-
-        return sparse_conv2d_triton(x, weight, bias, mask, stride, padding, dilation)
-    return sparse_conv2d_torch(x, weight, bias, mask, stride, padding, dilation)
+    return select_kernel("sparse_conv2d", x.device)(x, weight, bias, mask, stride, padding, dilation)
 
 
 @torch.library.custom_op("vidseg::sparse_conv2d", mutates_args=())
@@ -276,7 +330,7 @@ def sparse_conv2d_backward_torch(
     bsz, c_in, h, w = x.shape
     c_out, _, kh, kw = weight.shape
     hp, wp = h + 2 * padding[0], w + 2 * padding[1]
-    rows_in = _padded_channels_last(x, padding)
+    rows_in = padded_channels_last(x, padding)
     positions, rows = gather_indices(mask, (hp, wp), (kh, kw), stride, dilation)
     grad_rows = grad_out.permute(0, 2, 3, 1).reshape(-1, c_out).index_select(0, positions)
     w_mat = weight.permute(2, 3, 1, 0).reshape(kh * kw * c_in, c_out)

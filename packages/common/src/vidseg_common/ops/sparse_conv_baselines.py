@@ -1,9 +1,9 @@
 """The two sparse-convolution baselines SpVOS compares with (Table I): static and residual sparse.
 
-* :class:`StaticSparseConv2d` — dynconv-style (Verelst & Tuytelaars, CVPR 2020; vos.md §2.7): a
+* :class:`StaticSparseConv2d` — dynconv-style (Verelst & Tuytelaars, CVPR 2020; docs/reference/vos.md §2.7): a
   1-channel gate conv on the current input, binary Gumbel-sigmoid, ``out = M·conv(x)`` (skip → 0).
   No temporal state.
-* :class:`ResidualSparseConv2d` — skip-convolution-style (Habibian et al., CVPR 2021; vos.md §2.8):
+* :class:`ResidualSparseConv2d` — skip-convolution-style (Habibian et al., CVPR 2021; docs/reference/vos.md §2.8):
   ``z_t = z_{t−1} + M ⊙ conv(x_t − x_{t−1})`` with a 1-channel Gumbel gate on ``|x_t − x_{t−1}|``
   (bias initialised to 0.6, τ = 2/3 as in skip-conv's ``GumbelGate``), per-video state, ``reset()``.
 

@@ -3,9 +3,9 @@
 Gate decisions are hard in the forward pass and carry the soft probabilities' gradient backward
 (straight-through, Bengio et al. 2013), as SpVOS §III-C.2, dynconv and skip-convolutions do.
 
-At inference no Gumbel noise is drawn: the decision is the argmax of the gate logits (triple) or
-``logit >= 0`` (binary). SpVOS does not say what its gate does at test time; dynconv (whose
-sparsity schedule SpVOS reuses, vos.md §2.7) drops the noise at inference, and a deterministic
+At inference no Gumbel noise is drawn: the decision is the argmax of the gate logits (triple; computed
+without ``aten::argmax`` by :func:`triple_decisions`, same ties) or ``logit >= 0`` (binary). SpVOS does not say what its gate does at test time; dynconv (whose
+sparsity schedule SpVOS reuses, docs/reference/vos.md §2.7) drops the noise at inference, and a deterministic
 segmentation of a given video is what the evaluation protocol needs.
 """
 
@@ -21,7 +21,15 @@ import torch.nn.functional as F
 from vidseg_common.errors import ConfigError
 from vidseg_common.ops.sparse_conv2d import sparse_conv2d
 
-__all__ = ["SparseConvBase", "binary_gumbel_gate", "gate_conv2d", "triple_gumbel_gate"]
+__all__ = [
+    "SparseConvBase",
+    "binary_gumbel_gate",
+    "first_argmax",
+    "fold_gate_conv2d",
+    "gate_conv2d",
+    "triple_decisions",
+    "triple_gumbel_gate",
+]
 
 
 def gate_conv2d(
@@ -30,9 +38,9 @@ def gate_conv2d(
 ) -> torch.Tensor:
     """``gate(concat(inputs, dim=1))`` for a gate with few output channels, without the concatenation.
 
-    oneDNN runs ``C → 3`` 3×3 convolutions at a few GFLOP/s on CPU (measured single-threaded on
-    96×96×256: 10.8 ms, 13 % of the 256→256 conv it gates; this path: 3.0 ms). Convolution is linear
-    in its input channels and in its taps, so every tap's 1×1 projection of every input is one GEMM
+    oneDNN runs convolutions with so few output channels far below its GEMM speed on CPU (see
+    ``benchmarks/ops_sparse_conv.py``). Convolution is linear in its input channels and in its taps, so
+    every tap's 1×1 projection of every input is one GEMM
     ``(kh·kw·C_out, C_i) @ (C_i, H·W)``, the projections of the inputs are summed, and the ``kh·kw``
     shifted windows of the small ``C_out``-channel result are added. Same values up to summation order;
     differentiable.
@@ -64,6 +72,78 @@ def gate_conv2d(
             tap = proj[:, ky, kx, :, rows, cols]
             out = tap if out is None else out + tap
     return out
+
+
+def fold_gate_conv2d(inputs: list[torch.Tensor], gate: nn.Conv2d) -> torch.Tensor:
+    """:func:`gate_conv2d` in a few large ops for stride-1, dilation-1 gates (inference form).
+
+    The ``kh·kw`` tap projections of every input are one batched GEMM per input (the last input's is the
+    ``matmul``, the earlier ones are added by ``baddbmm``) and their shifted sum is one ``F.fold`` (col2im)
+    with the kernel flipped: the tap ``(ky, kx)`` of source pixel ``s`` lands on output ``s − k + p``, i.e.
+    fold's ``s + k' − p'`` with ``k' = kh−1−ky`` and ``p' = kh−1−p``. Same values as ``gate(concat(inputs))``
+    up to summation order. Other strides or dilations fall back to :func:`gate_conv2d`.
+
+    Args:
+        inputs: tensors ``(B, C_i, H, W)`` whose channels concatenate to ``gate.in_channels``.
+        gate: the ``nn.Conv2d`` (zero padding, groups 1) whose weight and bias are used.
+
+    Returns:
+        ``(B, gate.out_channels, H_out, W_out)``.
+    """
+    if gate.stride != (1, 1) or gate.dilation != (1, 1):
+        return gate_conv2d(inputs, gate)
+    bsz, _, h, w = inputs[0].shape
+    c_out, c_total, kh, kw = gate.weight.shape
+    rows = gate.weight.flip((2, 3)).permute(0, 2, 3, 1).reshape(c_out * kh * kw, c_total)
+    starts = [0]
+    for x in inputs:
+        starts.append(starts[-1] + x.shape[1])
+    last = inputs[-1]
+    proj = rows[:, starts[-2] :] @ last.reshape(bsz, last.shape[1], h * w)
+    for i, x in enumerate(inputs[:-1]):
+        proj = torch.baddbmm(proj, rows[:, starts[i] : starts[i + 1]].expand(bsz, -1, -1), x.reshape(bsz, x.shape[1], h * w))
+    (py, px) = gate.padding
+    h_out, w_out = h + 2 * py - kh + 1, w + 2 * px - kw + 1
+    if (kh, kw) != (1, 1):
+        proj = F.fold(proj, (h_out, w_out), (kh, kw), padding=(kh - 1 - py, kw - 1 - px))
+    logits = proj.view(bsz, c_out, h_out, w_out)
+    return logits + gate.bias.view(1, -1, 1, 1) if gate.bias is not None else logits
+
+
+def triple_decisions(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``argmax`` of the {skip, reuse, compute} gate logits as two masks, with ``argmax``'s tie rule (first wins).
+
+    Two elementwise comparisons of the 3 logit planes instead of ``aten::argmax`` over a 3-long strided
+    dimension (slow on CPU).
+
+    Args:
+        logits: ``(B, 3, H, W)``.
+
+    Returns:
+        ``compute, reuse``: ``(B, H, W)`` bool (skip = neither).
+    """
+    skip, reuse, compute = logits.unbind(1)
+    is_compute = (compute > skip) & (compute > reuse)
+    return is_compute, (reuse > skip) & ~is_compute
+
+
+def first_argmax(x: torch.Tensor) -> torch.Tensor:
+    """``x.argmax(0)`` for a short leading dim (a few object channels) by elementwise running maxima.
+
+    ``aten::argmax`` over a short outer dim is slow on CPU; ties go to the first index as in ``argmax``.
+
+    Args:
+        x: ``(C, ...)``.
+
+    Returns:
+        ``(...)`` int64 indices.
+    """
+    best, index = x[0], torch.zeros(x.shape[1:], dtype=torch.long, device=x.device)
+    for c in range(1, x.shape[0]):
+        better = x[c] > best
+        index.masked_fill_(better, c)
+        best = torch.maximum(best, x[c])
+    return index
 
 
 def triple_gumbel_gate(logits: torch.Tensor, tau: float, noise: bool) -> torch.Tensor:

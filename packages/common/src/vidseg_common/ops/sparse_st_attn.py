@@ -1,7 +1,7 @@
 """SSTVOS sparse spatio-temporal attention: grid, local, strided and local-strided (``vidseg::sparse_st_attn``).
 
 ``SparseAttn(Q, K, V)_p = softmax_{q ∈ I_p}(scale · Q_p·K_q) V_q`` (SSTVOS Eq. 5/6) with the connectivity
-patterns ``I_p`` of :mod:`vidseg_common.ops.sparse_st_attn_patterns`. Decisions (``reference/vos.md`` §1.2–1.4):
+patterns ``I_p`` of :mod:`vidseg_common.ops.sparse_st_attn_patterns`. Decisions (``docs/reference/vos.md`` §1.2–1.4):
 
 - no ``1/√d`` scaling by default (``scale=1``): the paper found scaling "reduced model effectiveness" and
   the released kernel has none; pass ``scale`` to ask for it;
@@ -20,7 +20,8 @@ oracle); the PyTorch path (default on CPU): three batched matmuls for grid
 (:mod:`vidseg_common.ops.sparse_st_attn_strided`), tiled window attention for local
 (:mod:`vidseg_common.ops.sparse_st_attn_local`), and the chunked gather engine of
 :mod:`vidseg_common.ops.sparse_st_attn_indexed` for every backward pass; and
-a Triton forward kernel (CUDA default; ``VIDSEG_OPS_BACKEND`` picks one, see :mod:`vidseg_common.ops.backend`).
+a Triton forward kernel (CUDA default) through the ``indexed_attention`` engine. The three are registered as
+the ``sparse_st_attn`` kernels of :mod:`vidseg_common.ops.backend` (``VIDSEG_OPS_BACKEND`` picks one).
 Inputs are made contiguous silently. Double backward is not supported.
 """
 
@@ -30,9 +31,9 @@ import torch
 from torch.utils.flop_counter import register_flop_formula
 
 from vidseg_common.errors import ConfigError, DataError
-from vidseg_common.ops.backend import select_backend
+from vidseg_common.ops.backend import get_kernel, register_kernels, select_kernel
 from vidseg_common.ops.sparse_st_attn_grid import grid_attention_forward
-from vidseg_common.ops.sparse_st_attn_indexed import indexed_attention_backward, indexed_attention_forward
+from vidseg_common.ops.sparse_st_attn_indexed import indexed_attention_backward
 from vidseg_common.ops.sparse_st_attn_local import local_attention_forward
 from vidseg_common.ops.sparse_st_attn_patterns import (
     check_pattern,
@@ -99,33 +100,56 @@ def _to_engine(x: torch.Tensor) -> torch.Tensor:
     return x.flatten(2).transpose(1, 2).contiguous()
 
 
-def _forward_impl(query, key, value, pattern, params, causal, scale, need_weights=True):
-    check_qkv(query, key, value)
+def _finish(query, out, slots, need_weights):
+    """``out (N, Cv, T, H, W)`` and ``slots (N, S, Z)`` → the op's outputs (weights ``(N, Z, T, H, W)`` or empty)."""
     n, _, t, h, w = query.shape
-    shape = [t, h, w]
-    check_pattern(pattern, params, shape)
-    index = slot_key_index(pattern, params, shape, causal, query.device)
-    backend = select_backend(query.device)
-    if backend == "reference":
-        out, dense = sparse_st_attn_reference(query, key, value, pattern, params, causal, scale)
-        slots = dense.gather(-1, index.clamp_min(0).expand(n, -1, -1)).masked_fill(index < 0, 0.0)
-    elif backend == "triton":
-        from vidseg_common.ops._triton.sparse_st_attn import indexed_attention_triton
-
-        out, slots = indexed_attention_triton(_to_engine(query), _to_engine(key), _to_engine(value), index[None], scale)
-        out = out.transpose(1, 2).reshape(n, -1, t, h, w)
-    elif pattern == "grid":
-        return grid_attention_forward(query, key, value, causal, scale, need_weights)
-    elif pattern == "strided":
-        return strided_attention_forward(query, key, value, params, causal, scale, need_weights)
-    elif pattern == "local":
-        return local_attention_forward(query, key, value, params[0], causal, scale, need_weights)
-    else:
-        out, slots = indexed_attention_forward(_to_engine(query), _to_engine(key), _to_engine(value), index[None], scale)
-        out = out.transpose(1, 2).reshape(n, -1, t, h, w)
     if not need_weights:
         return out.contiguous(), query.new_empty(n, 0, t, h, w)
     return out.contiguous(), slots.transpose(1, 2).reshape(n, -1, t, h, w).contiguous()
+
+
+def _reference_kernel(query, key, value, pattern, params, causal, scale, need_weights=True):
+    """The oracle, its dense weights gathered into the slot layout."""
+    n, _, t, h, w = query.shape
+    index = slot_key_index(pattern, params, [t, h, w], causal, query.device)
+    out, dense = sparse_st_attn_reference(query, key, value, pattern, params, causal, scale)
+    slots = dense.gather(-1, index.clamp_min(0).expand(n, -1, -1)).masked_fill(index < 0, 0.0)
+    return _finish(query, out, slots, need_weights)
+
+
+def _indexed_kernel(engine_backend, query, key, value, pattern, params, causal, scale, need_weights=True):
+    """The ``indexed_attention`` engine (``engine_backend``'s kernel) on the pattern's slot table."""
+    n, _, t, h, w = query.shape
+    index = slot_key_index(pattern, params, [t, h, w], causal, query.device)
+    engine = get_kernel("indexed_attention", engine_backend)
+    out, slots = engine(_to_engine(query), _to_engine(key), _to_engine(value), index[None], scale)
+    return _finish(query, out.transpose(1, 2).reshape(n, -1, t, h, w), slots, need_weights)
+
+
+def _torch_kernel(query, key, value, pattern, params, causal, scale, need_weights=True):
+    """The pattern's vectorised path (grid / strided / local), the PyTorch engine otherwise."""
+    if pattern == "grid":
+        return grid_attention_forward(query, key, value, causal, scale, need_weights)
+    if pattern == "strided":
+        return strided_attention_forward(query, key, value, params, causal, scale, need_weights)
+    if pattern == "local":
+        return local_attention_forward(query, key, value, params[0], causal, scale, need_weights)
+    return _indexed_kernel("torch", query, key, value, pattern, params, causal, scale, need_weights)
+
+
+def _triton_kernel(query, key, value, pattern, params, causal, scale, need_weights=True):
+    """The Triton engine on every pattern."""
+    return _indexed_kernel("triton", query, key, value, pattern, params, causal, scale, need_weights)
+
+
+register_kernels("sparse_st_attn", reference=_reference_kernel, torch=_torch_kernel, triton=_triton_kernel)
+
+
+def _forward_impl(query, key, value, pattern, params, causal, scale, need_weights=True):
+    check_qkv(query, key, value)
+    check_pattern(pattern, params, list(query.shape[2:]))
+    kernel = select_kernel("sparse_st_attn", query.device)
+    return kernel(query, key, value, pattern, params, causal, scale, need_weights)
 
 
 @torch.library.custom_op("vidseg::sparse_st_attn", mutates_args=())

@@ -1,6 +1,6 @@
 """Fast PyTorch forward of grid attention: three batched matmuls (row, column, time) instead of a gather.
 
-The recipe of ``reference/vos.md`` §1.3, checked there against a port of the released CUDA kernel:
+The recipe of ``docs/reference/vos.md`` §1.3, checked there against a port of the released CUDA kernel:
 row / column / time energies as batched matmuls over channels-last views, the query's own cell masked
 out of the column and time parts (it is already in the row), one softmax over the ``W + H + T`` slots,
 aggregation with the transposed matmuls. The returned weights drop the two masked self slots, which

@@ -10,6 +10,10 @@ gathered block), so nothing of size ``Q·Z·C`` is ever materialised; only the `
 The backward pass is analytic (softmax Jacobian) and chunked the same way, scattering into ``dkey`` /
 ``dvalue`` with ``index_add_``. Rows sharing one index table (the heads of a clip) are gathered together,
 one ``G·C``-wide row per key cell, which keeps the gathers memory-bound rather than index-bound. A row whose slots are all empty gets zero weights and a zero output.
+
+The forward is registered as the ``torch`` kernel of the ``indexed_attention`` engine, whose ``triton``
+kernel is :func:`vidseg_common.ops._triton.sparse_st_attn.indexed_attention_triton` (same contract; see
+:mod:`vidseg_common.ops.backend`): the ops built on the engine select it with ``get_kernel``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
+
+from vidseg_common.ops.backend import register_kernels
 
 DEFAULT_CHUNK_BYTES = 8 * 2**20
 
@@ -128,3 +134,10 @@ def indexed_attention_backward(
         dkey[rows] = dk.view(num_k, g, c).transpose(0, 1)
         dvalue[rows] = dval.view(num_k, g, cv).transpose(0, 1)
     return dquery, dkey, dvalue
+
+
+register_kernels(
+    "indexed_attention",
+    torch=indexed_attention_forward,
+    triton="vidseg_common.ops._triton.sparse_st_attn:indexed_attention_triton",
+)

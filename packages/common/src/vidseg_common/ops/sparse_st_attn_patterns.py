@@ -3,7 +3,7 @@
 Every pattern is described twice, on purpose:
 
 - :func:`connectivity_mask` builds the dense boolean matrix ``M (S, S)`` (``S = T·H·W``) straight from the
-  set definitions of the paper (SSTVOS §3 / ``reference/vos.md`` §1.3–1.4) with plain loops. It is the
+  set definitions of the paper (SSTVOS §3 / ``docs/reference/vos.md`` §1.3–1.4) with plain loops. It is the
   test oracle (dense masked attention) and is deliberately independent of the slot layout below.
 - :func:`slot_key_index` builds the compact *slot layout* ``(S, Z)`` used by the fast paths and by the
   returned attention weights: for query cell ``p`` and slot ``z`` the flat index of the key cell, or ``-1``
@@ -16,7 +16,7 @@ Slot layouts (cells flattened as ``t·H·W + y·W + x``):
   same ``(y, x)`` in the other frames (past and future; future ones are empty when ``causal``).
 - ``local`` (``[k]``, k odd): a centred ``k×k`` spatial window in every frame of the clip,
   ``Z = T·k²``, ordered ``(t', dy, dx)`` with ``t'`` the absolute frame and ``dy, dx ∈ [−k//2, k//2]``.
-  The paper (Table 6) never defines "local" formally; vos.md §1.4 picks the centred window over all τ
+  The paper (Table 6) never defines "local" formally; docs/reference/vos.md §1.4 picks the centred window over all τ
   buffer frames.
 - ``strided`` (``[s_t, s_h, s_w]``): all cells reachable from ``p`` with steps of ``s`` along each axis,
   i.e. ``I²_p`` of the paper. Slot ``(i, j, l)`` is the cell ``(t mod s_t + i·s_t, y mod s_h + j·s_h,

@@ -1,7 +1,7 @@
 """Spatio-temporal deformable attention core (Deformable VisTR, Eq. 2), as ``vidseg::st_deform_attn``.
 
 Each query samples, per head, ``K`` points ``(x, y, t)`` in the ``(T, H, W)`` value volume of each level and
-sums them with its attention weights (reference/vis.md §2.7, §2.9 option A). The paper says "bilinear
+sums them with its attention weights (docs/reference/vis.md §2.7, §2.9 option A). The paper says "bilinear
 interpolation" of a 3-D fractional point; we read it as trilinear, the 3-D extension of Deformable DETR's
 rule: pixel coordinates ``(x·W − 0.5, y·H − 0.5, t·T − 0.5)``, the eight integer neighbours weighted by
 ``Π (1 − |coord − neighbour|)``, neighbours outside the volume contributing zero. That is

@@ -1,4 +1,4 @@
-"""``STDeformAttn``: Deformable VisTR's spatio-temporal deformable attention module (reference/vis.md §2.7–2.9).
+"""``STDeformAttn``: Deformable VisTR's spatio-temporal deformable attention module (docs/reference/vis.md §2.7–2.9).
 
 Two modes, one forward signature:
 

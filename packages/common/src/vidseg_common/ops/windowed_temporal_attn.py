@@ -1,10 +1,10 @@
 """STT windowed temporal attention with expanding key windows (``vidseg::windowed_temporal_attn``).
 
-STT (Li et al., ACM MM'21, ``reference/vss.md`` §1.2): each *selected* query position ``(u, v)`` of the
+STT (Li et al., ACM MM'21, ``docs/reference/vss.md`` §1.2): each *selected* query position ``(u, v)`` of the
 current frame attends, jointly (one softmax), to a ``(2·l_t+1)²`` window centred on ``(u, v)`` in each of the
 ``T`` previous key maps, ``t = 1`` the farthest and ``t = T`` the nearest, with the radius of Eq. 5
 ``l_t = min(s + (T − t)·ε, e)``; ``n_k = Σ_t (2·l_t + 1)²`` keys per query (:func:`num_temporal_keys`;
-Table 3's key sizes hold for ``T = 7``). Window cells outside the map are masked (vss.md §1.4: zero padding
+Table 3's key sizes hold for ``T = 7``). Window cells outside the map are masked (docs/reference/vss.md §1.4: zero padding
 + −inf logits). Scaled by ``1/√d`` per head by default (STT's heads are standard scaled attention).
 
 Memory-light: no unfold of all windows at once. The PyTorch forward
@@ -12,7 +12,8 @@ Memory-light: no unfold of all windows at once. The PyTorch forward
 cut one frame at a time with batched matmuls; the backward pass (and the Triton forward) gather keys a
 chunk of slots at a time (:mod:`vidseg_common.ops.sparse_st_attn_indexed`); nothing of size ``Q·n_k·C``
 is materialised. Slots are ordered ``(t, dy, dx)`` row-major, which is the layout of the returned weights.
-Without ``return_weights`` the backward pass recomputes them.
+Without ``return_weights`` the backward pass recomputes them. The reference, PyTorch and Triton forwards are
+registered as the ``windowed_temporal_attn`` kernels of :mod:`vidseg_common.ops.backend` (``VIDSEG_OPS_BACKEND``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch
 from torch.utils.flop_counter import register_flop_formula
 
 from vidseg_common.errors import ConfigError, DataError
-from vidseg_common.ops.backend import select_backend
+from vidseg_common.ops.backend import get_kernel, register_kernels, select_kernel
 from vidseg_common.ops.sparse_st_attn_indexed import indexed_attention_backward
 from vidseg_common.ops.windowed_temporal_attn_tiled import windowed_attention_tiled
 
@@ -117,26 +118,32 @@ def windowed_temporal_attn_reference(
     return torch.einsum("bqk,bkc->bqc", weights, _flatten_keys(value)), weights
 
 
-def _forward_impl(query, positions, key, value, radii, scale, need_weights=True):
-    _check(query, positions, key, value, radii)
-    backend = select_backend(query.device)
-    if backend == "torch":
-        return windowed_attention_tiled(query, positions, key, value, radii, scale, need_weights)
-    out, weights = _forward_other(query, positions, key, value, radii, scale, backend)
+def _reference_kernel(query, positions, key, value, radii, scale, need_weights=True):
+    """The oracle, its dense weights gathered into the ``(t, dy, dx)`` slot layout."""
+    index = window_key_index(positions, radii, key.shape[3], key.shape[4])
+    out, dense = windowed_temporal_attn_reference(query, positions, key, value, radii, scale)
+    index = index.repeat_interleave(query.shape[0] // index.shape[0], dim=0)
+    weights = dense.gather(-1, index.clamp_min(0)).masked_fill(index < 0, 0.0)
     return (out, weights) if need_weights else (out, weights[..., :0].contiguous())
 
 
-def _forward_other(query, positions, key, value, radii, scale, backend):
-    """The ``reference`` and ``triton`` backends (always with weights)."""
+def _triton_kernel(query, positions, key, value, radii, scale, need_weights=True):
+    """The Triton ``indexed_attention`` engine on the window slot table (always computes the weights)."""
     index = window_key_index(positions, radii, key.shape[3], key.shape[4])
-    if backend == "reference":
-        out, dense = windowed_temporal_attn_reference(query, positions, key, value, radii, scale)
-        index = index.repeat_interleave(query.shape[0] // index.shape[0], dim=0)
-        return out, dense.gather(-1, index.clamp_min(0)).masked_fill(index < 0, 0.0)
-    args = (query.contiguous(), _flatten_keys(key).contiguous(), _flatten_keys(value).contiguous(), index, scale)
-    from vidseg_common.ops._triton.sparse_st_attn import indexed_attention_triton
+    engine = get_kernel("indexed_attention", "triton")
+    out, weights = engine(query.contiguous(), _flatten_keys(key).contiguous(), _flatten_keys(value).contiguous(), index, scale)
+    return (out, weights) if need_weights else (out, weights[..., :0].contiguous())
 
-    return indexed_attention_triton(*args)
+
+register_kernels(
+    "windowed_temporal_attn", reference=_reference_kernel, torch=windowed_attention_tiled, triton=_triton_kernel
+)
+
+
+def _forward_impl(query, positions, key, value, radii, scale, need_weights=True):
+    _check(query, positions, key, value, radii)
+    kernel = select_kernel("windowed_temporal_attn", query.device)
+    return kernel(query, positions, key, value, radii, scale, need_weights)
 
 
 @torch.library.custom_op("vidseg::windowed_temporal_attn", mutates_args=())

@@ -24,7 +24,7 @@ from types import ModuleType
 
 from vidseg_common.errors import VidSegError
 
-BUILTIN: tuple[str, ...] = ("info", "synth", "eval", "compare", "visualize")
+BUILTIN: tuple[str, ...] = ("info", "synth", "eval", "compare", "visualize", "weights")
 ENTRY_POINT_GROUP = "vidseg.commands"
 
 

@@ -1,6 +1,6 @@
 """``VSSDataModule``: Cityscapes sequences or CamVid video, annotated frame + T previous frames (STT/TDNet).
 
-TDNet's training augmentation (vss.md §2.3), clip-consistent: ``rotate_degrees`` (TDNet ``rotate: 5``: one
+TDNet's training augmentation (docs/reference/vss.md §2.3), clip-consistent: ``rotate_degrees`` (TDNet ``rotate: 5``: one
 uniform angle in ``±degrees`` per clip, bilinear frames with black fill, nearest labels with ignore fill —
 TDNet fills 250, its ignore id), colour jitter, short-side rescale, horizontal flip, then a random crop whose
 region has ``crop_ratio`` (w/h) and an area fraction in ``crop_scale``, resized to ``crop_size``. TDNet's
@@ -26,7 +26,7 @@ from vidseg_common.data.formats.cityscapes import NUM_CLASSES as CITYSCAPES_CLAS
 from vidseg_common.data.formats.cityscapes_sequence import CityscapesSequenceReader
 from vidseg_common.data.sampling import PreviousFrames
 from vidseg_common.data.synthetic.config import SyntheticConfig
-from vidseg_common.data.transforms import ClipAugment
+from vidseg_common.data.transforms import AugmentedClip, ClipAugment
 from vidseg_common.errors import ConfigError
 
 
@@ -148,7 +148,12 @@ class RotatedClipAugment:
 
     def __call__(self, frames: np.ndarray, masks: np.ndarray | None = None) -> tuple[torch.Tensor, np.ndarray | None]:
         """``frames (T, H, W, 3) uint8``, ``masks (T, H, W)`` → as :class:`ClipAugment` (rotated first)."""
+        out = self.apply(frames, masks)
+        return out.frames, out.masks
+
+    def apply(self, frames: np.ndarray, masks: np.ndarray | None = None) -> AugmentedClip:
+        """As :meth:`ClipAugment.apply`, rotated first."""
         if masks is None:
-            return self.augment(np.asarray(self.rotate(images=frames)["images"]))
+            return self.augment.apply(np.asarray(self.rotate(images=frames)["images"]))
         out = self.rotate(images=frames, masks=masks)
-        return self.augment(np.asarray(out["images"]), np.asarray(out["masks"]))
+        return self.augment.apply(np.asarray(out["images"]), np.asarray(out["masks"]))

@@ -1,4 +1,4 @@
-"""Clip datasets (VOS, VIS, VSS) and the collate function of the DESIGN.md batch contract."""
+"""Clip datasets (VOS, VIS, VSS) and the collate function of the docs/architecture.md batch contract."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""VIS clip dataset over a YouTube-VIS reader (and COCO pseudo-videos), DESIGN.md batch contract.
+"""VIS clip dataset over a YouTube-VIS reader (and COCO pseudo-videos), docs/architecture.md batch contract.
 
 Item: ``frames (T, 3, H, W) float`` and ``target`` dict ``labels (N,) long`` (dataset category ids),
 ``masks (N, T, H, W) bool``, ``boxes (N, T, 4)`` normalised cxcywh recomputed from the augmented
@@ -107,7 +107,8 @@ class VISClipDataset(Dataset):
         item_id = self.ids[index % len(self.ids)]
         for _ in range(self.max_tries if self.sampler is not None else 1):
             frames, masks, labels, meta = self._load(item_id)
-            frames_t, masks_a = self.augment(frames, masks)
+            clip = self.augment.apply(frames, masks)
+            frames_t, masks_a = clip.frames, clip.masks
             inst = masks_a.transpose(3, 0, 1, 2).astype(bool)  # (N, T, H, W)
             boxes, valid = masks_to_boxes_cxcywh(inst)
             keep = valid.any(axis=1) if self.sampler is not None else np.ones(len(labels), dtype=bool)
@@ -119,4 +120,5 @@ class VISClipDataset(Dataset):
             "boxes": torch.from_numpy(boxes[keep]),
             "valid": torch.from_numpy(valid[keep]),
         }
+        meta = {**meta, "resized_size": clip.content_size, "padded_size": clip.padded_size}
         return {"frames": frames_t, "target": target, "meta": meta}

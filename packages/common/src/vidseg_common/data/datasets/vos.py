@@ -1,4 +1,4 @@
-"""VOS clip dataset over a DAVIS or YouTube-VOS reader (batch contract of DESIGN.md "Data contracts").
+"""VOS clip dataset over a DAVIS or YouTube-VOS reader (batch contract of docs/architecture.md "Data contracts").
 
 Item (before collation): ``frames (T, 3, H, W) float``, ``masks (T, H, W) long`` (0 bg, 1..K, 255
 ignore), ``num_objects`` (int tensor), ``meta`` dict (video, frame names, original size, annotated).
@@ -85,7 +85,8 @@ class VOSClipDataset(Dataset):
             frames = np.stack([self.reader.read_frame(video, names[i]) for i in indices])
             masks = np.stack([self.reader.read_mask(video, names[i], frames.shape[1:3]) for i in indices])
             size = frames.shape[1:3]
-            frames_t, masks_a = self.augment(frames, masks)
+            clip = self.augment.apply(frames, masks)
+            frames_t, masks_a = clip.frames, clip.masks
             ids, counts = np.unique(masks_a[0], return_counts=True)
             present = [int(i) for i, c in zip(ids, counts) if i not in (0, VOID_ID) and c >= self.min_pixels]
             if present:
@@ -96,14 +97,17 @@ class VOSClipDataset(Dataset):
         lut[VOID_ID] = VOID_ID
         for new_id, old in enumerate(present, start=1):
             lut[old] = new_id
-        meta = {"video": video, "frames": [names[i] for i in indices], "size": size}
+        meta = {"video": video, "frames": [names[i] for i in indices], "size": size,
+                "resized_size": clip.content_size, "padded_size": clip.padded_size}
         return {"frames": frames_t, "masks": torch.from_numpy(lut[masks_a]), "num_objects": torch.tensor(len(present)),
                 "meta": meta}
 
     def _whole(self, video: str) -> dict[str, Any]:
         record = self.reader.read_video(video, first_frame_only=True) if self.first_frame_only else self.reader.read_video(video)
-        frames_t, masks_a = self.augment(record.frames, record.masks)
+        clip = self.augment.apply(record.frames, record.masks)
+        frames_t, masks_a = clip.frames, clip.masks
         meta = {"video": video, "frames": record.frame_names, "size": record.frames.shape[1:3],
+                "resized_size": clip.content_size, "padded_size": clip.padded_size,
                 "annotated": record.annotated.tolist(), "first_frame": record.first_frame}
         return {"frames": frames_t, "masks": torch.from_numpy(masks_a.astype(np.int64)),
                 "num_objects": torch.tensor(record.num_objects), "meta": meta}

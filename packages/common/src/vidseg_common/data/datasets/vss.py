@@ -4,7 +4,7 @@ Item: ``frames (T+1, 3, H, W) float`` (last = annotated), ``label (H, W) long`` 
 255 ignore), ``meta`` (sample stem, frame stems, original size). Offsets come from a
 :class:`~vidseg_common.data.sampling.PreviousFrames` sampler: random gaps in training, fixed gaps
 (seeded, deterministic) in evaluation — TDNet draws unseeded random gaps at validation too, which
-makes its val mIoU non-deterministic (vss.md §2.4); we do not.
+makes its val mIoU non-deterministic (docs/reference/vss.md §2.4); we do not.
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ class VSSClipDataset(Dataset):
         frames = np.stack([self.reader.read_frame(stem, o) for o in offsets])
         label = self.reader.read_label(stem, frames.shape[1:3])
         masks = np.broadcast_to(label, frames.shape[:3]).copy()
-        frames_t, masks_a = self.augment(frames, masks)
+        clip = self.augment.apply(frames, masks)
+        frames_t, masks_a = clip.frames, clip.masks
         meta = {"sample": stem, "frames": [self.reader.frame_stem(stem, o) for o in offsets],
-                "size": frames.shape[1:3]}
+                "size": frames.shape[1:3], "resized_size": clip.content_size, "padded_size": clip.padded_size}
         return {"frames": frames_t, "label": torch.from_numpy(masks_a[-1].astype(np.int64)), "meta": meta}

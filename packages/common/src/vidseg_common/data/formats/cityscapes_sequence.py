@@ -1,4 +1,4 @@
-"""Cityscapes sequences: ``leftImg8bit_sequence`` snippets with the ``gtFine`` label on the 20th frame (vss.md §4.1).
+"""Cityscapes sequences: ``leftImg8bit_sequence`` snippets with the ``gtFine`` label on the 20th frame (docs/reference/vss.md §4.1).
 
 Layout::
 

@@ -1,4 +1,4 @@
-"""COCO instance JSON read as one-frame pseudo-videos (SeqFormer's joint training, vis.md §3.6).
+"""COCO instance JSON read as one-frame pseudo-videos (SeqFormer's joint training, docs/reference/vis.md §3.6).
 
 SeqFormer's ``coco2seq.py`` keeps images with 1..25 non-crowd instances of classes that map onto
 YouTube-VIS categories (``category_map``, e.g. :data:`COCO_TO_YTVIS19`), then turns each image into a

@@ -1,4 +1,4 @@
-"""DAVIS-2017 layout: reader, writer and prediction writer (vos.md §3.1).
+"""DAVIS-2017 layout: reader, writer and prediction writer (docs/reference/vos.md §3.1).
 
 Layout::
 

@@ -1,4 +1,4 @@
-"""YouTube-VIS 2019/2021 dataset JSON and results JSON (vis.md §4.1, §4.2).
+"""YouTube-VIS 2019/2021 dataset JSON and results JSON (docs/reference/vis.md §4.1, §4.2).
 
 Layout::
 

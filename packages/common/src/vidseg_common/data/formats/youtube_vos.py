@@ -1,4 +1,4 @@
-"""YouTube-VOS 2018/2019 layout: reader and writer (vos.md §3.7).
+"""YouTube-VOS 2018/2019 layout: reader and writer (docs/reference/vos.md §3.7).
 
 Layout::
 

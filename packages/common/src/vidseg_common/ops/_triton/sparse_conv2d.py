@@ -8,8 +8,10 @@ no TF32, so results match the PyTorch path), adds the bias and stores straight i
 output. Positions not in the mask are never touched, so they stay 0.
 
 float16 / bfloat16 / float32 inputs run here; float64 (no tensor-core dot) runs the PyTorch path.
-The backward pass is the PyTorch sparse backward op. Imported lazily by the op; runs on CUDA tensors,
-or on CPU tensors under ``TRITON_INTERPRET=1`` (set before this module is imported).
+The backward pass is the PyTorch sparse backward op. Registered by name with the op's other kernels
+(:func:`vidseg_common.ops.backend.register_kernels`) and imported by the registry when first selected;
+it imports the op module for its helpers, never the reverse. Runs on CUDA tensors, or on CPU tensors
+under ``TRITON_INTERPRET=1`` (set before this module is imported).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch
 import triton
 import triton.language as tl
 
-from vidseg_common.ops.sparse_conv2d import _padded_channels_last, sparse_conv2d_torch
+from vidseg_common.ops.sparse_conv2d import padded_channels_last, sparse_conv2d_torch
 
 BLOCK_N = 32
 BLOCK_CO = 32
@@ -92,7 +94,7 @@ def sparse_conv2d_triton(
     bsz, c_in, h, w = x.shape
     c_out, _, kh, kw = weight.shape
     _, h_out, w_out = mask.shape
-    rows_in = _padded_channels_last(x, padding).contiguous()
+    rows_in = padded_channels_last(x, padding).contiguous()
     w_taps = weight.permute(2, 3, 1, 0).contiguous()  # (kh, kw, C_in, C_out)
     positions = mask.reshape(-1).nonzero().squeeze(1).contiguous()
     out = x.new_zeros(bsz, c_out, h_out, w_out)

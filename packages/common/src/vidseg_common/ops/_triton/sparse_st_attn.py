@@ -6,8 +6,9 @@ max → normaliser → weights + value aggregation), accumulating in float32. Em
 weight 0; a query with no valid slot gets a zero output. Only the forward pass runs here; the backward
 pass is the PyTorch engine's (:mod:`vidseg_common.ops.sparse_st_attn_indexed`).
 
-Imported lazily by the ops (only when the ``triton`` backend is selected). Runs on CUDA tensors, or on CPU
-tensors under ``TRITON_INTERPRET=1`` (which must be set before this module is imported).
+Registered as the ``triton`` kernel of the ``indexed_attention`` engine (:mod:`vidseg_common.ops.sparse_st_attn_indexed`)
+and imported by the backend registry only when the ``triton`` backend is selected. Runs on CUDA tensors, or on
+CPU tensors under ``TRITON_INTERPRET=1`` (which must be set before this module is imported).
 """
 
 from __future__ import annotations
