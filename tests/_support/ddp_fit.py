@@ -71,3 +71,12 @@ def last_value(run: Any, key: str, tmp_path: Path) -> float:
     history = MlflowClient(_tracking_uri(tmp_path)).get_metric_history(run.info.run_id, key)
     assert history, f"{key} was not logged in run {run.info.run_id}: {sorted(run.data.metrics)}"
     return max(history, key=lambda m: (m.step, m.timestamp)).value
+
+
+def run_predict(paper: str, args: Sequence[str], tmp_path: Path, devices: int, out: Path, timeout: int = 900) -> Path:
+    """``predict`` on ``devices`` CPU processes (DDP on gloo when 2) writing to ``out``; returns ``out``."""
+    strategy = "ddp" if devices > 1 else "auto"
+    _run_cli(paper, "predict", [*args, "--trainer.devices", str(devices), "--trainer.strategy", strategy,
+                                "--model.output_dir", str(out), "--trainer.default_root_dir", str(tmp_path / "out")],
+             tmp_path, timeout)
+    return out

@@ -65,9 +65,28 @@ def test_postprocess_score_category_and_empty_slots() -> None:
     probs2[1, 0, :3] = 0.0005
     low = postprocess(probs2, logits, (4, 4))
     assert not low.masks[0, 1].any() and low.valid.tolist() == [[True, False, True]]
+    # a slot whose only foreground lies in such frames is kept with no segmentation left (VisTR's inference.py tests
+    # `pred_masks[:, m].max() == 0` before the 0.001 rule)
+    probs3 = probs.clone()
+    probs3[:, 0, :3] = 0.0005
+    faint = postprocess(probs3, logits, (4, 4))
+    assert len(faint) == 1 and not faint.masks.any() and faint.valid.tolist() == [[False, False, False]]
+    assert abs(faint.scores.item() - 0.0005) < 1e-7
     # padding cropped (content 2×4 of the 4×4 input), then resized to the original 4×8
     padded = postprocess(probs, logits, (4, 4), resized_size=(2, 4), original_size=(4, 8))
     assert padded.masks.shape == (1, 3, 4, 8) and bool(padded.masks[0, 0, :, :3].all()) and not padded.masks[0, 0, :, 5:].any()
+
+
+def test_postprocess_unpadded_input_upsamples_straight_to_the_original_size() -> None:
+    """VisTR's inference.py: ``F.interpolate(stride-4 logits, original size, bilinear).sigmoid() > 0.5``, one step
+    (two bilinear steps through the 12×16 input size give other masks)."""
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 3, 3, 4, generator=gen)  # (L, N, h, w): stride 4 of a 12×16 input
+    probs = torch.full((2, 3, 5), 0.2)
+    out = postprocess(probs, logits, (12, 16), resized_size=(12, 16), original_size=(17, 23))
+    expected = torch.nn.functional.interpolate(logits.transpose(0, 1), size=(17, 23), mode="bilinear").sigmoid() > 0.5
+    keep = expected.flatten(1).any(1)
+    assert torch.equal(out.masks, expected[keep])
 
 
 def test_perfect_outputs_score_ap_one() -> None:

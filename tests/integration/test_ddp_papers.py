@@ -10,12 +10,13 @@ state such as BatchNorm buffers) changes the number.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
-from ddp_fit import REPO, last_value, run_ddp_fit, run_single_validate
+from ddp_fit import REPO, last_value, run_ddp_fit, run_predict, run_single_validate
 
 
 @dataclass(frozen=True)
@@ -110,3 +111,25 @@ def test_ddp_fit_matches_single_process_validate(paper: Paper, tmp_path: Path) -
     assert single_value == pytest.approx(ddp_value, abs=1e-6), (
         f"{paper.metric}: 2-process DDP fit logged {ddp_value}, single-process validate of last.ckpt {single_value}"
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("paper", [p for p in PAPERS if p.name in ("defvistr", "seqformer")], ids=str)
+def test_ddp_predict_writes_the_single_process_results(paper: Paper, tmp_path: Path) -> None:
+    """VIS ``predict`` on 2 processes writes one ``results.json`` (rank 0 merges), byte-identical to 1 process.
+
+    3 videos on 2 ranks: the sampler pads with a repeated video, whose second prediction must not appear twice.
+    The model is the seeded initialisation (``seed_everything: 0``), the same on every rank and run.
+    """
+    args = list(paper.args)
+    if paper.config is not None:
+        config = tmp_path / "ddp.yaml"
+        config.write_text(paper.config)
+        args = ["-c", str(config), *args]
+    args += ["--data.init_args.synthetic.num_val_videos", "3"]
+    two = run_predict(paper.name, args, tmp_path, 2, tmp_path / "two") / "results.json"
+    one = run_predict(paper.name, args, tmp_path, 1, tmp_path / "one") / "results.json"
+    assert not list((tmp_path / "two").glob("results.rank*"))
+    results = json.loads(one.read_text())
+    assert len({r["video_id"] for r in results}) == 3, "every video has predictions (else the check is vacuous)"
+    assert two.read_bytes() == one.read_bytes()

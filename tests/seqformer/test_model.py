@@ -28,6 +28,31 @@ def test_output_shapes(tiny_model: SeqFormer, num_frames: int) -> None:
     assert masks.shape == (3, num_frames, 16, 24)
 
 
+def test_mask_head_relative_coordinates_use_the_unpadded_size(tiny_model: SeqFormer) -> None:
+    """With padding, the normalised reference centres are relative to each clip's content (Deformable DETR's valid
+    ratios), so the mask head turns them into pixels with the content size, as the released code does with the
+    targets' ``size`` (the image before padding); without padding that is the input size."""
+    tiny_model.eval()
+    frames = torch.rand(2, 2, 3, 64, 96)
+    padding = torch.zeros(2, 64, 96, dtype=torch.bool)
+    padding[1, 32:] = True
+    padding[1, :, 64:] = True
+    with torch.no_grad():
+        out = tiny_model(frames, padding)
+        plain = tiny_model(frames)
+        batch, query = torch.tensor([0, 1, 1]), torch.tensor([4, 0, 3])
+        masks = tiny_model.predict_masks(out, -1, batch, query)
+        head = tiny_model.mask_head
+        centres = out["references"][-1][batch, :, query, :2]
+        embeddings = out["instance"][-1][batch, query]
+        features = out["mask_features"][batch]
+        expected = [head(embeddings[i : i + 1], centres[i : i + 1], features[i : i + 1], size)
+                    for i, size in enumerate([(64, 96), (32, 64), (32, 64)])]
+    assert out["content_size"].tolist() == [[64, 96], [32, 64]]
+    assert plain["content_size"].tolist() == [[64, 96], [64, 96]]
+    torch.testing.assert_close(masks, torch.cat(expected))
+
+
 def test_batch_clips_are_independent(tiny_model: SeqFormer) -> None:
     """Clip 0's outputs do not depend on what else is in the batch (frames are encoded independently)."""
     tiny_model.eval()

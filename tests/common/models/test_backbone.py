@@ -64,3 +64,34 @@ def test_timm_kwargs_reach_timm() -> None:
     assert {k: tuple(v.shape) for k, v in features.items()} == {
         "f8": (1, 192, 12, 20), "f16": (1, 384, 6, 10), "f32": (1, 768, 3, 5)}
     assert TimmBackbone("resnet18", timm_kwargs={"drop_path_rate": 0.1}).body.layer4[-1].drop_path.drop_prob == pytest.approx(0.1)
+
+
+def test_torchvision_imagenet_weights_load_with_an_account(tmp_path: Path) -> None:
+    """A torchvision V1 ResNet ``.pth`` (what the papers started from) into a timm feature body stopping at res4:
+    every tensor is placed (same values, same features), the classifier and res5 are dropped with their reason."""
+    import torchvision
+
+    from vidseg_common.weights import WeightsError
+
+    torch.manual_seed(0)
+    reference = torchvision.models.resnet18(weights=None).eval()
+    torch.save(reference.state_dict(), tmp_path / "resnet18-f37072fd.pth")
+    backbone = TimmBackbone("resnet18.tv_in1k", out_indices=(1, 2, 3), pretrained=str(tmp_path / "resnet18-f37072fd.pth"))
+    conversion = backbone.load_imagenet(tmp_path / "resnet18-f37072fd.pth")
+    assert set(conversion.dropped) == {k for k in reference.state_dict() if k.startswith(("fc.", "layer4."))}
+    assert not conversion.fresh and len(conversion.mapped) == len(backbone.body.state_dict())
+    image = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        x = reference.maxpool(reference.relu(reference.bn1(reference.conv1(image))))
+        f4 = reference.layer1(x)
+        f16 = reference.layer3(reference.layer2(f4))
+        features = backbone.eval()(image)
+    assert torch.allclose(features["f4"], f4, atol=1e-6) and torch.allclose(features["f16"], f16, atol=1e-5)
+
+    four = TimmBackbone("resnet18", in_chans=4, pretrained=str(tmp_path / "resnet18-f37072fd.pth"))
+    assert torch.equal(four.body.conv1.weight[:, :3], reference.conv1.weight)
+    assert not four.body.conv1.weight[:, 3].any()  # the extra (mask) channel starts at zero, as STCN's
+
+    torch.save(torchvision.models.resnet34(weights=None).state_dict(), tmp_path / "resnet34.pth")
+    with pytest.raises(WeightsError, match=r"resnet34.pth: .*no place in the model: layer1.2"):
+        TimmBackbone("resnet18", pretrained=str(tmp_path / "resnet34.pth"))

@@ -12,7 +12,9 @@ stitching rule the papers do not give; ours (recorded choice):
 - class probabilities are then aggregated over the whole track exactly as VisTR does for one clip:
   ``score = mean_t max_c p``, ``category = mode_t argmax_c p`` (lowest id on ties, as ``np.bincount``);
   a frame whose max probability is below 0.001 has no segmentation; slots whose mask is empty in every frame
-  are dropped.
+  are dropped — tested on the masks before the 0.001 rule, as VisTR's ``inference.py`` does (a slot whose only
+  foreground lies in such frames is kept, with no segmentation in any frame); masks are ``sigmoid > 0.5`` of the
+  stride-4 logits upsampled (bilinear) straight to the original size when the input is unpadded, as VisTR's.
 """
 
 from __future__ import annotations
@@ -93,8 +95,10 @@ def postprocess(
     Args:
         probs: ``(L, N, K+1)`` class probabilities (last = no-object, dropped).
         mask_logits: ``(L, N, h, w)``.
-        size: ``(H, W)`` of the network input: logits are upsampled to it (bilinear), cropped to ``resized_size`` and
-            resized to ``original_size`` (bilinear) before ``sigmoid > mask_threshold``.
+        size: ``(H, W)`` of the network input. Unpadded input (``resized_size == size``, VisTR's case): the logits
+            are upsampled straight to ``original_size`` (bilinear), as VisTR's ``inference.py``; padded input: upsampled
+            to ``size``, cropped to ``resized_size`` and resized to ``original_size`` (bilinear, SeqFormer's rule),
+            before ``sigmoid > mask_threshold``.
         mask_threshold: 0.5.
         min_frame_prob: frames whose max class probability is below this get an empty mask (``None`` in JSON).
         resized_size: content ``(h, w)`` before padding (default ``size``).
@@ -107,10 +111,14 @@ def postprocess(
     resized = tuple(size) if resized_size is None else tuple(resized_size)
     original = resized if original_size is None else tuple(original_size)
     p = probs[..., :-1]  # (L, N, K)
-    masks = masks_to_original(mask_logits.transpose(0, 1), size, resized, original, mask_threshold)  # (N, L, H0, W0)
+    if resized == tuple(size) and mask_logits.shape[0] and mask_logits.shape[1]:  # one bilinear step (VisTR)
+        logits = F.interpolate(mask_logits.transpose(0, 1), size=original, mode="bilinear", align_corners=False)
+        masks = logits.sigmoid() > mask_threshold  # (N, L, H0, W0)
+    else:
+        masks = masks_to_original(mask_logits.transpose(0, 1), size, resized, original, mask_threshold)
     max_p, arg_p = p.max(-1)  # (L, N)
+    keep = masks.flatten(1).any(1)  # before the min_frame_prob rule, as VisTR's inference.py
     masks &= (max_p >= min_frame_prob).T[:, :, None, None]
-    keep = masks.flatten(1).any(1)
     scores = max_p.mean(0)
     num_classes = p.shape[-1]
     counts = F.one_hot(arg_p.T, num_classes).sum(1)  # (N, K)

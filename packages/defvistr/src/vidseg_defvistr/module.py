@@ -1,10 +1,9 @@
 """``DefVisTRModule``: Deformable VisTR / VisTR training on :class:`~vidseg_common.tasks.vis.VISModule` (evaluation).
 
-Recipe (docs/reference/vis.md §2.5, §2.7): AdamW, lr 1e-4, backbone 1e-5 (``backbone_lr_mult 0.1``), weight decay
-1e-4, ``sampling_offsets`` and ``reference_points`` at lr × 0.1 (the paper's rule), gradient clipping 0.1 (the
-trainer's ``gradient_clip_val``), frozen BN and frozen stem + res2 (DETR backbone); the step schedule (50 epochs,
-×0.1 at 40) is in the experiment YAMLs. These are the defaults when ``model.optimizer`` is not given. Inference
-runs clips of the trained length over the whole video with the documented stitching (:mod:`.inference`).
+Recipe (docs/reference/vis.md §2.5, §2.7): AdamW, lr 1e-4, backbone 1e-5 (``backbone_lr_mult 0.1``), wd 1e-4,
+``sampling_offsets`` and ``reference_points`` at lr × 0.1 (the paper's rule), gradient clipping 0.1 (the trainer's
+``gradient_clip_val``), frozen BN and frozen stem + res2 (DETR backbone); the step schedule (50 epochs, ×0.1 at 40)
+is in the experiment YAMLs (defaults when ``model.optimizer`` is not given). Inference: :mod:`.inference`.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from vidseg_defvistr.criterion import SetCriterion
 from vidseg_defvistr.inference import infer_video, postprocess
 from vidseg_defvistr.matcher import InstanceSequenceMatcher
 from vidseg_defvistr.model import DeformableVisTR
+from vidseg_defvistr.weights import RULES
 
 DEFAULT_OPTIMIZER: dict[str, Any] = {
     "name": "adamw", "lr": 1e-4, "weight_decay": 1e-4, "backbone_lr_mult": 0.1,
@@ -48,6 +48,7 @@ class DefVisTRModule(VISModule):
     """
 
     backbone_attr = "model"
+    weight_rules = RULES  # released VisTR checkpoints (vistr_r50/r101.pth) → attention: dense; see weights.py
 
     def __init__(
         self,

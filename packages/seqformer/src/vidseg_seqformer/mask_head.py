@@ -98,7 +98,8 @@ class DynamicMaskHead(nn.Module):
             nn.init.xavier_uniform_(layer.weight)
             nn.init.zeros_(layer.bias)
 
-    def forward(self, embeddings: Tensor, centres: Tensor, features: Tensor, image_size: Sequence[int]) -> Tensor:
+    def forward(self, embeddings: Tensor, centres: Tensor, features: Tensor, image_size: Sequence[int] | Tensor
+                ) -> Tensor:
         """Mask logits of a set of instances.
 
         Args:
@@ -106,7 +107,9 @@ class DynamicMaskHead(nn.Module):
             centres: ``(N, T, 2)`` reference centres ``(x, y)`` in ``[0, 1]`` per frame.
             features: ``(N_img, T, in_channels, h, w)`` mask-branch output at ``feature_stride`` for the image
                 each instance belongs to, already gathered: ``N_img == N``.
-            image_size: ``(H, W)`` of the input in pixels (relative coordinates are in pixels).
+            image_size: ``(H, W)`` in pixels that the normalised centres refer to (relative coordinates are in
+                pixels): the input size, or per instance ``(N, 2)`` the un-padded content size of its clip (the
+                released code scales by the targets' ``size``, the image before padding).
 
         Returns:
             ``(N, T, h·f, w·f)`` logits at ``out_stride`` with ``f = feature_stride / out_stride``.
@@ -121,7 +124,10 @@ class DynamicMaskHead(nn.Module):
             ys = torch.arange(h, device=x.device, dtype=x.dtype) * stride + stride // 2
             xs = torch.arange(w, device=x.device, dtype=x.dtype) * stride + stride // 2
             loc_y, loc_x = torch.meshgrid(ys, xs, indexing="ij")
-            scale = torch.tensor([image_size[1], image_size[0]], dtype=x.dtype, device=x.device)
+            if isinstance(image_size, Tensor):
+                scale = image_size.to(device=x.device, dtype=x.dtype).flip(-1)[:, None, :]  # (N, 1, 2) as (W, H)
+            else:
+                scale = torch.tensor([image_size[1], image_size[0]], dtype=x.dtype, device=x.device)
             centre_px = centres.to(x.dtype) * scale  # (N, T, 2)
             rel_x = centre_px[..., 0, None, None] - loc_x
             rel_y = centre_px[..., 1, None, None] - loc_y

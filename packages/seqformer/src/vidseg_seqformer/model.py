@@ -166,7 +166,8 @@ class SeqFormer(nn.Module):
         Returns:
             ``pred_logits`` / ``pred_boxes`` / ``instance`` / ``references``: per-layer lists of ``(B, Q, K)``,
             ``(B, T, Q, 4)`` (normalised cxcywh), ``(B, Q, C)``, ``(B, T, Q, 2|4)``; ``mask_features``
-            ``(B, T, 8, H/8, W/8)``; ``image_size`` ``(H, W)``.
+            ``(B, T, 8, H/8, W/8)``; ``image_size`` ``(H, W)``; ``content_size`` ``(B, 2)`` the un-padded
+            ``(h, w)`` of each clip (boxes and reference points are normalised to it, as in Deformable DETR).
         """
         b, t, _, h, w = frames.shape
         levels = self._levels(frames.flatten(0, 1))  # [(B·T, C, H_l, W_l)]
@@ -204,6 +205,7 @@ class SeqFormer(nn.Module):
             "references": dec["references"],
             "mask_features": mask_features.view(b, t, *mask_features.shape[1:]),
             "image_size": (h, w),
+            "content_size": torch.stack([(~padding_mask[:, :, 0]).sum(1), (~padding_mask[:, 0, :]).sum(1)], 1),
         }
 
     def predict_masks(self, outputs: dict[str, object], layer: int, batch_idx: Tensor, query_idx: Tensor) -> Tensor:
@@ -222,7 +224,8 @@ class SeqFormer(nn.Module):
         refs = outputs["references"][layer]  # type: ignore[index]
         centres = refs[batch_idx, :, query_idx, :2]  # (N, T, 2)
         features = outputs["mask_features"][batch_idx]  # type: ignore[index]
-        return self.mask_head(embeddings, centres, features, outputs["image_size"])  # type: ignore[arg-type]
+        sizes = outputs["content_size"][batch_idx]  # type: ignore[index]  # (N, 2): pixels of the normalised centres
+        return self.mask_head(embeddings, centres, features, sizes)
 
 
 def _copy(module: nn.Module) -> nn.Module:

@@ -21,6 +21,7 @@ from vidseg_seqformer.criterion import SetCriterion
 from vidseg_seqformer.inference import NULL_SCORE, select_topk
 from vidseg_seqformer.matcher import SequenceMatcher
 from vidseg_seqformer.model import RESNET_FROZEN, SeqFormer
+from vidseg_seqformer.weights import RULES
 
 PAPER_OPTIMIZER: dict[str, Any] = {
     "name": "adamw", "lr": 2e-4, "weight_decay": 1e-4, "backbone_lr_mult": 0.1,
@@ -48,6 +49,7 @@ class SeqFormerModule(VISModule):
         **kwargs: :class:`~vidseg_common.tasks.vis.VISModule` options (mask_threshold, optimizer, bn_mode, …).
     """
 
+    weight_rules = RULES  # released SeqFormer / Deformable DETR checkpoints (vidseg_seqformer.weights)
     backbone_attr = "model"
     """BatchNorm policy target: SeqFormer's only BatchNorms are in its backbone (the rest uses GN/LN)."""
 

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from vidseg_common.errors import ConfigError
+from vidseg_common.weights import Conversion, WeightRules, convert, read_checkpoint
 
 _OWN_OPTIONS = {"features_only", "out_indices", "in_chans", "output_stride", "img_size", "pretrained",
                 "pretrained_cfg_overlay"}
@@ -32,8 +33,10 @@ class TimmBackbone(nn.Module):
     Args:
         name: timm model name (``resnet50``, ``resnet101``, ``resnext101_32x8d``, ``swin_large_patch4_window12_384`` …).
         out_indices: timm feature indices to return (for ResNets 1..4 = res2..res5 at strides 4..32).
-        pretrained: ``False``; ``True`` (timm download, needs the network); or a local weights file
-            (``.pth``/``.bin`` loaded with ``weights_only=True``, or ``.safetensors``).
+        pretrained: ``False``; ``True`` (timm download of the name's weights, e.g. ``resnet50.tv_in1k`` = torchvision's
+            V1 ImageNet weights the papers started from); or a local ImageNet checkpoint of the same architecture
+            (torchvision or timm keys, any format of :func:`~vidseg_common.weights.read_checkpoint`), loaded by
+            :meth:`load_imagenet` with every key accounted for.
         output_stride: 32 (default), 16 or 8 (dilated last stages, DeepLab/PSPNet style).
         in_chans: input channels (timm adapts pretrained first-layer weights when ≠ 3).
         frozen: regular expressions; parameters whose names match are frozen (``["^conv1", "^bn1", "^layer1"]``
@@ -66,14 +69,11 @@ class TimmBackbone(nn.Module):
         if clash:
             raise ConfigError(f"backbone timm_kwargs {clash} are set through TimmBackbone's own arguments")
         kwargs.update(timm_kwargs or {})
-        if isinstance(pretrained, str) and pretrained:
-            path = Path(os.path.expanduser(pretrained))
-            if not path.is_file():
-                raise ConfigError(f"backbone pretrained weights file not found: {path}")
-            kwargs["pretrained_cfg_overlay"] = {"file": str(path)}
-            pretrained = True
+        path = Path(os.path.expanduser(pretrained)) if isinstance(pretrained, str) and pretrained else None
+        if path is not None and not path.is_file():
+            raise ConfigError(f"backbone pretrained weights file not found: {path}")
         try:
-            self.body = timm.create_model(name, pretrained=bool(pretrained), **kwargs)
+            self.body = timm.create_model(name, pretrained=path is None and bool(pretrained), **kwargs)
         except (RuntimeError, TypeError) as err:  # TypeError: a timm_kwargs option this model does not take
             raise ConfigError(f"backbone {name!r}: {err}") from err
         info = self.body.feature_info
@@ -82,10 +82,34 @@ class TimmBackbone(nn.Module):
         stages = [module.split(".")[-1] for module in info.module_name()]
         self.names: list[str] = _stride_names(self.strides, stages)
         self.channels_last_output = str(getattr(self.body, "output_fmt", "NCHW")).endswith("NHWC")
+        if path is not None:
+            self.load_imagenet(path)
         patterns = [re.compile(pattern) for pattern in frozen]
         for param_name, param in self.body.named_parameters():
             if any(p.search(param_name) for p in patterns):
                 param.requires_grad_(False)
+
+    def load_imagenet(self, path: str | os.PathLike[str]) -> Conversion:
+        """Load an ImageNet classification checkpoint of this architecture into the feature body, all or nothing.
+
+        Source modules the body does not have (the classifier, stages after the last feature output) are dropped
+        with that reason; extra input channels (``in_chans > 3``) of the first convolution start at zero, as STCN's
+        4-channel value encoder does. Any other difference (a key missing or of another shape) is a
+        :class:`~vidseg_common.weights.WeightsError` naming the file and the keys.
+        """
+        checkpoint = read_checkpoint(path)
+        source, target = dict(checkpoint.state_dict), self.body.state_dict()
+        for key, value in target.items():  # the stem convolution: (C, in_chans, k, k) here, (C, 3, k, k) in the file
+            if value.ndim == 4 and key in source and source[key].shape[1] == 3 < value.shape[1]:
+                extra = value.shape[1] - 3
+                source[key] = torch.cat([source[key], source[key].new_zeros(value.shape[0], extra, *value.shape[2:])], 1)
+        unused = sorted({k.split(".")[0] for k in source} - {k.split(".")[0] for k in target})
+        rules = WeightRules("imagenet", "an ImageNet checkpoint of the same architecture",
+                            drop={rf"^{re.escape(m)}\.": "not part of the feature backbone (classifier head or a "
+                                  "stage after the last feature output)" for m in unused})
+        state, conversion = convert(source, target, rules, checkpoint.path)
+        self.body.load_state_dict(state, strict=True)
+        return conversion
 
     @property
     def out_channels(self) -> dict[str, int]:

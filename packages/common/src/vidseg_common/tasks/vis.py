@@ -6,8 +6,8 @@ returns :class:`~vidseg_common.tasks.instances.VideoInstances` at the **original
 :func:`~vidseg_common.tasks.resize.masks_to_original`), with ``valid`` marking the frames written as masks (the
 others are ``null`` in the results JSON). This module brings the ground truth to the original size the same way,
 scores with :class:`~vidseg_common.metrics.vis.VideoAP` (``<stage>/ap``, ``ap50``, ``ap75``, ``ar1``, ``ar10``),
-and ``predict`` writes a YouTube-VIS results JSON ``<output_dir>/results.json`` (``results.rank<r>.json`` per
-process under DDP).
+and ``predict`` writes one YouTube-VIS results JSON ``<output_dir>/results.json`` (under DDP rank 0 merges the
+ranks' items: the same file as a single process).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -86,11 +87,20 @@ class VISModule(TaskModule):
         return items
 
     def on_predict_epoch_end(self) -> None:
-        path = self.output_dir / "results.json"
-        if self._trainer is not None and self.trainer.world_size > 1:
-            path = path.with_name(f"results.rank{self.global_rank}.json")
-        write_youtube_vis_results(path, self._predictions)
-        self._predictions = []
+        """Write ``<output_dir>/results.json`` once: under DDP rank 0 gathers every rank's items (a video predicted
+        twice because the sampler padded the last batch is kept once) and writes the same file a single process
+        writes: items ordered by video id, each video's in prediction order."""
+        items, self._predictions = self._predictions, []
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            gathered: list[Any] = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(gathered, items)
+            if torch.distributed.get_rank() != 0:
+                return
+            seen: dict[int, int] = {}
+            items = [item for rank, part in enumerate(gathered) for item in part
+                     if seen.setdefault(item["video_id"], rank) == rank]
+        items.sort(key=lambda item: item["video_id"])  # stable: a video's own order is kept
+        write_youtube_vis_results(self.output_dir / "results.json", items)
 
     def render_overlay(self, batch: dict[str, Any], outputs: dict[str, Any]) -> np.ndarray:
         """First frame (its content, without padding) with the ``overlay_max_instances`` best-scoring predictions:

@@ -57,6 +57,7 @@ def build_model(cls: Any, configs: list[Path]) -> Any:
             raise ConfigError(f"{path}: model: must be a mapping, got {type(model).__name__}")
         options.update(model)
     options.pop("init_weights", None)
+    options.update({key: False for key in ("pretrained",) if key in options})  # every tensor is replaced anyway
     try:
         module = cls(**options)
     except TypeError as err:

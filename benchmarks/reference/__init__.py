@@ -1,0 +1,94 @@
+"""Adapters to the papers' released code: build a released model from a checkout of its repository (CPU, the
+pure-PyTorch paths), to generate key manifests and to compare outputs with ours (``reference_manifest.py``,
+``reference_parity.py``). Nothing of the released code is copied here: it is imported from the checkout at run time.
+
+An adapter module ``reference/<name>.py`` defines:
+
+* ``RELEASES: dict[str, Release]``: the released checkpoints it covers;
+* ``build_reference(root: Path, release: str) -> nn.Module``: the released model, built from the checkout at
+  ``root`` (random initialisation; the caller seeds);
+* ``compare(root: Path, release: str, ours: LightningModule, reference: nn.Module, seed: int) -> list[Row]``: runs
+  both in eval mode on the same input and returns ``(output name, max |difference|, note)`` rows.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures" / "weights"
+ADAPTERS = tuple(sorted(p.stem for p in Path(__file__).parent.glob("*.py") if p.stem != "__init__"))
+"""The adapter modules present (``stcn``, ``seqformer``, ``vistr``, …)."""
+Row = tuple[str, float, str]
+
+
+@dataclass(frozen=True)
+class Release:
+    """One released checkpoint layout and the model of ours it converts to.
+
+    Attributes:
+        paper: our paper package (``vidseg.models`` entry point).
+        rules: the name of the rule table in that model's ``weight_rules``.
+        configs: experiment YAMLs (relative to the repository) whose ``model:`` sections build our model.
+        overrides: further ``model:`` options (e.g. ``{"gate": "none"}``).
+        description: the release (repository, file).
+    """
+
+    paper: str
+    rules: str
+    configs: tuple[str, ...]
+    overrides: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+def fixture_path(release: str) -> Path:
+    """The committed key manifest of ``release`` (``tests/fixtures/weights/<release>.json``)."""
+    return FIXTURES / f"{release}.json"
+
+
+def adapter(name: str) -> Any:
+    """The adapter module ``reference.<name>``."""
+    return importlib.import_module(f"reference.{name}")
+
+
+def releases() -> dict[str, tuple[Any, Release]]:
+    """Every release of every adapter: ``{release name: (adapter module, Release)}``."""
+    out = {}
+    for name in ADAPTERS:
+        module = adapter(name)
+        for key, release in module.RELEASES.items():
+            out[key] = (module, release)
+    return out
+
+
+def our_model(release: Release) -> Any:
+    """Our model for ``release`` (built from its configs and overrides, BN policy applied), in eval mode."""
+    import yaml
+
+    from vidseg_common.tools.weights import model_classes
+
+    cls = model_classes()[release.paper]
+    options: dict[str, Any] = {}
+    for config in release.configs:
+        options.update((yaml.safe_load((REPO / config).read_text()) or {}).get("model") or {})
+    options.update(release.overrides)
+    options.pop("init_weights", None)
+    options.update({key: False for key in ("pretrained",) if key in options})  # no download: all weights replaced
+    module = cls(**options)
+    module.configure_model()
+    return module.eval()
+
+
+def write_manifest(path: Path, state_dict: dict, source: str) -> None:
+    """``{"source": ..., "keys": {name: shape}}`` as JSON (sorted keys; small enough to commit)."""
+    keys = {name: list(tensor.shape) for name, tensor in sorted(state_dict.items())}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"source": source, "keys": keys}, indent=0) + "\n")
+
+
+def read_manifest(path: Path) -> dict[str, list[int]]:
+    return json.loads(path.read_text())["keys"]
