@@ -104,7 +104,7 @@ class TimmBackbone(nn.Module):
                 extra = value.shape[1] - 3
                 source[key] = torch.cat([source[key], source[key].new_zeros(value.shape[0], extra, *value.shape[2:])], 1)
         unused = sorted({k.split(".")[0] for k in source} - {k.split(".")[0] for k in target})
-        rules = WeightRules("imagenet", "an ImageNet checkpoint of the same architecture",
+        rules = WeightRules("imagenet", "an ImageNet checkpoint of the same architecture", passthrough=True,
                             drop={rf"^{re.escape(m)}\.": "not part of the feature backbone (classifier head or a "
                                   "stage after the last feature output)" for m in unused})
         state, conversion = convert(source, target, rules, checkpoint.path)

@@ -31,10 +31,12 @@ class WeightRules:
     Attributes:
         name: the source, e.g. ``"stcn"`` (``vidseg weights import <name>``).
         description: one line: which release and file this table is for.
-        rename: ``(pattern, replacement)`` regexes tried in order on each source key; the first that matches renames
-            it (``re.sub`` with a full match). A key that none matches keeps its name.
+        rename: ``(pattern, replacement)`` regexes tried in order on each source key; the first that fully matches
+            renames it. A key that none matches (and no ``drop`` names) is an error, unless ``passthrough``.
         drop: ``{pattern: reason}`` for source keys that are not loaded (searched anywhere in the key).
         fresh: ``{pattern: reason}`` for target keys that keep their initialisation.
+        passthrough: keys no rename matches keep their name (the :data:`IDENTITY` table of our own checkpoints);
+            off for released layouts, so that a file of another layout cannot slip through unrenamed.
     """
 
     name: str
@@ -42,16 +44,17 @@ class WeightRules:
     rename: tuple[tuple[str, str], ...] = ()
     drop: Mapping[str, str] = field(default_factory=dict)
     fresh: Mapping[str, str] = field(default_factory=dict)
+    passthrough: bool = False
 
-    def target_key(self, key: str) -> str:
-        """The name ``key`` takes in the target model."""
+    def target_key(self, key: str) -> str | None:
+        """The name ``key`` takes in the target model (``None``: no rule covers it)."""
         for pattern, replacement in self.rename:
             if re.fullmatch(pattern, key):
                 return re.sub(f"^(?:{pattern})$", replacement, key)
-        return key
+        return key if self.passthrough else None
 
 
-IDENTITY = WeightRules("vidseg", "a checkpoint of this very model (keys and shapes unchanged)")
+IDENTITY = WeightRules("vidseg", "a checkpoint of this very model (keys and shapes unchanged)", passthrough=True)
 
 
 @dataclass
@@ -109,7 +112,9 @@ def convert(source: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tenso
             out.dropped[key] = reason
             continue
         name = rules.target_key(key)
-        if name not in target:
+        if name is None:
+            unknown.append(f"{key} (no rule)")
+        elif name not in target:
             unknown.append(f"{key} → {name}" if name != key else key)
         elif tuple(source[key].shape) != tuple(target[name].shape):
             shapes.append(f"{key} {tuple(source[key].shape)} vs {name} {tuple(target[name].shape)}")
