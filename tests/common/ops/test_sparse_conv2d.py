@@ -15,14 +15,7 @@ from vidseg_common.ops.sparse_conv2d import (
     sparse_conv2d_torch,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny GEMMs on 2 OpenMP threads stall for ms on a loaded CI box; these tests are single-threaded."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 # (C_in, C_out, H, W, kernel, stride, padding, dilation)
 CONFIGS = [

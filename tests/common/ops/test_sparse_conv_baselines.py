@@ -14,14 +14,7 @@ from vidseg_common.errors import ConfigError
 from vidseg_common.ops.sparse_conv_baselines import ResidualSparseConv2d, StaticSparseConv2d
 from vidseg_common.ops.sparse_conv_gates import binary_gumbel_gate
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny GEMMs on 2 OpenMP threads stall for ms on a loaded CI box; these tests are single-threaded."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _make(cls, dense_above: float = 1.0, **kwargs):

@@ -12,14 +12,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from vidseg_common.errors import ConfigError
 from vidseg_common.ops.triple_sparse_conv import COMPUTE, REUSE, SKIP, TripleSparseConv2d
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny GEMMs on 2 OpenMP threads stall for ms on a loaded CI box; these tests are single-threaded."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 MIB = 2**20 / 4  # fp32 parameters per MiB
 

@@ -17,14 +17,7 @@ from vidseg_common.ops.sparse_conv2d import conv_output_size, sparse_conv2d_into
 from vidseg_common.ops.sparse_conv_gates import first_argmax, fold_gate_conv2d, gate_conv2d, triple_decisions
 from vidseg_common.ops.triple_sparse_conv import COMPUTE, TripleSparseConv2d
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny GEMMs on 2 OpenMP threads stall for ms on a loaded CI box; these tests are single-threaded."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # gate biases (skip, reuse, compute): nothing computed, a few positions (gather path), > dense_above (dense path),
