@@ -13,8 +13,12 @@ An adapter module ``reference/<name>.py`` defines:
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
+import sys
+import types
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,3 +96,51 @@ def write_manifest(path: Path, state_dict: dict, source: str) -> None:
 
 def read_manifest(path: Path) -> dict[str, list[int]]:
     return json.loads(path.read_text())["keys"]
+
+
+def stub(name: str, **attributes: Any) -> types.ModuleType:
+    """An empty module for an import the released code makes but never uses here (a CUDA extension, a dataset)."""
+    module = types.ModuleType(name)
+    module.__dict__.update(attributes)
+    return module
+
+
+@contextlib.contextmanager
+def cuda_is_cpu() -> Iterator[None]:
+    """``Tensor.cuda()`` is a no-op during the block (released inference scripts call it unconditionally)."""
+    import torch
+
+    cuda = torch.Tensor.cuda
+    torch.Tensor.cuda = lambda self, *args, **kwargs: self  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        torch.Tensor.cuda = cuda  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
+def released_code(root: Path, top_level: Iterable[str], stubs: dict[str, types.ModuleType] | None = None
+                  ) -> Iterator[None]:
+    """Import from the checkout at ``root`` during the block.
+
+    The released top-level names (``models``, ``util``, … — the same names in several releases) are taken out of
+    ``sys.modules`` on entry and on exit (what was there is put back), the checkout is first on ``sys.path``, and
+    ``stubs`` stand in for modules the released code imports but that cannot load here.
+    """
+    tops = tuple(top_level)
+
+    def owned(name: str) -> bool:
+        return any(name == top or name.startswith(top + ".") for top in tops)
+
+    saved = {name: module for name, module in sys.modules.items() if owned(name)}
+    for name in saved:
+        del sys.modules[name]
+    sys.path.insert(0, str(root))
+    try:
+        sys.modules.update(stubs or {})
+        yield
+    finally:
+        sys.path.remove(str(root))
+        for name in [name for name in sys.modules if owned(name) or name in (stubs or {})]:
+            del sys.modules[name]
+        sys.modules.update(saved)

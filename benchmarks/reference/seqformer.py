@@ -40,7 +40,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import sys
 import tempfile
 import types
 from collections.abc import Iterator
@@ -51,7 +50,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from reference import Release, Row
+from reference import Release, Row, cuda_is_cpu, released_code, stub
 
 _R50 = ("experiments/seqformer/ytvis19_r50.yaml",)
 RELEASES = {
@@ -80,9 +79,6 @@ PADDED_CONTENT = (48, 80)
 _RELEASED_MODULES = ("models", "util", "datasets", "engine", "inference", "main", "MultiScaleDeformableAttention")
 
 
-def _owned(name: str) -> bool:
-    return any(name == top or name.startswith(top + ".") for top in _RELEASED_MODULES)
-
 
 class _PyTorchCore:
     """Stands in for the CUDA ``MSDeformAttnFunction``: ``apply`` calls the released ``ms_deform_attn_core_pytorch``."""
@@ -93,12 +89,6 @@ class _PyTorchCore:
     def apply(self, value: torch.Tensor, shapes: torch.Tensor, level_start_index: torch.Tensor,
               locations: torch.Tensor, weights: torch.Tensor, im2col_step: int) -> torch.Tensor:
         return self.core(value, [(int(h), int(w)) for h, w in shapes.tolist()], locations, weights)
-
-
-def _stub(name: str, **attributes: Any) -> types.ModuleType:
-    module = types.ModuleType(name)
-    module.__dict__.update(attributes)
-    return module
 
 
 @contextlib.contextmanager
@@ -114,16 +104,12 @@ def _released(root: Path, release: str) -> Iterator[types.SimpleNamespace]:
     if not marker.is_file():
         repository = "fundamentalvision/Deformable-DETR" if detr else "wjf5203/SeqFormer"
         raise FileNotFoundError(f"{root}: not a checkout of {repository} (no models/{marker.name})")
-    saved = {name: module for name, module in sys.modules.items() if _owned(name)}
-    for name in saved:
-        del sys.modules[name]
-    sys.path.insert(0, str(root))
-    version, cuda = torchvision.__version__, torch.Tensor.cuda
-    try:
-        sys.modules["MultiScaleDeformableAttention"] = _stub("MultiScaleDeformableAttention")
-        sys.modules["datasets"] = _stub("datasets", build_dataset=None, get_coco_api_from_dataset=None)
-        sys.modules["datasets.samplers"] = _stub("datasets.samplers")
-        sys.modules["engine"] = _stub("engine", evaluate=None, train_one_epoch=None)
+    stubs = {"MultiScaleDeformableAttention": stub("MultiScaleDeformableAttention"),
+             "datasets": stub("datasets", build_dataset=None, get_coco_api_from_dataset=None),
+             "datasets.samplers": stub("datasets.samplers"),
+             "engine": stub("engine", evaluate=None, train_one_epoch=None)}
+    version = torchvision.__version__
+    with released_code(root, _RELEASED_MODULES, stubs):
         torchvision.__version__ = "0.8.0"
         try:
             import models
@@ -136,15 +122,8 @@ def _released(root: Path, release: str) -> Iterator[types.SimpleNamespace]:
             torchvision.__version__ = version
         attention.MSDeformAttnFunction = _PyTorchCore(functions.ms_deform_attn_core_pytorch)
         models.backbone.is_main_process = lambda: False
-        torch.Tensor.cuda = lambda self, *args, **kwargs: self  # type: ignore[method-assign]
-        yield types.SimpleNamespace(models=models, entry=entry)
-    finally:
-        torch.Tensor.cuda = cuda  # type: ignore[method-assign]
-        sys.path.remove(str(root))
-        for name in [name for name in sys.modules if _owned(name)]:
-            del sys.modules[name]
-        sys.modules.update(saved)
-
+        with cuda_is_cpu():
+            yield types.SimpleNamespace(models=models, entry=entry)
 
 def _args(entry: Any, release: str, *extra: str) -> Any:
     """The released parser's arguments: SeqFormer ``inference.py --masks`` (its defaults: box refinement, relative

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 import tempfile
 import types
 from collections.abc import Iterator
@@ -43,7 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from reference import Release, Row
+from reference import Release, Row, cuda_is_cpu, released_code, stub
 
 _CONFIGS = ("experiments/defvistr/ytvis19.yaml", "experiments/defvistr/vistr_dense.yaml")
 RELEASES = {
@@ -67,9 +66,6 @@ the 3.5 M result pixels flip, all where the released logit is within 2.7e-7 of t
 _RELEASED_MODULES = ("models", "util", "datasets", "engine", "inference")
 
 
-def _owned(name: str) -> bool:
-    return any(name == top or name.startswith(top + ".") for top in _RELEASED_MODULES)
-
 
 def _deform_conv_forward(self: nn.Module, x: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
     """``DeformConv.forward`` through ``torchvision.ops.deform_conv2d`` (replaces the CUDA-only ``_C`` call)."""
@@ -79,12 +75,6 @@ def _deform_conv_forward(self: nn.Module, x: torch.Tensor, offset: torch.Tensor)
         raise NotImplementedError("the VisTR adapter's DeformConv covers groups=1, deformable_groups=1, no norm/act")
     return deform_conv2d(x, offset, self.weight, None, self.stride, self.padding, self.dilation)
 
-
-def _stand_in(name: str, **attributes: Any) -> types.ModuleType:
-    """An empty module for an import the released code makes but never uses here."""
-    module = types.ModuleType(name)
-    module.__dict__.update(attributes)
-    return module
 
 
 @contextlib.contextmanager
@@ -97,15 +87,11 @@ def _released(root: Path) -> Iterator[types.SimpleNamespace]:
     root = Path(root).resolve()
     if not (root / "models" / "vistr.py").is_file():
         raise FileNotFoundError(f"{root}: not a checkout of Epiphqny/VisTR (no models/vistr.py)")
-    saved = {name: module for name, module in sys.modules.items() if _owned(name)}
-    for name in saved:
-        del sys.modules[name]
-    sys.path.insert(0, str(root))
-    version, cuda = torchvision.__version__, torch.Tensor.cuda
-    try:
-        sys.modules["models.dcn._C"] = _stand_in("models.dcn._C")
-        sys.modules["datasets"] = _stand_in("datasets", build_dataset=None, get_coco_api_from_dataset=None)
-        sys.modules["engine"] = _stand_in("engine", evaluate=None, train_one_epoch=None)
+    stubs = {"models.dcn._C": stub("models.dcn._C"),
+             "datasets": stub("datasets", build_dataset=None, get_coco_api_from_dataset=None),
+             "engine": stub("engine", evaluate=None, train_one_epoch=None)}
+    version = torchvision.__version__
+    with released_code(root, _RELEASED_MODULES, stubs):
         torchvision.__version__ = "0.7.0"
         try:
             import inference
@@ -116,15 +102,8 @@ def _released(root: Path) -> Iterator[types.SimpleNamespace]:
             torchvision.__version__ = version
         models.backbone.is_main_process = lambda: False
         models.dcn.deform_conv.DeformConv.forward = _deform_conv_forward
-        torch.Tensor.cuda = lambda self, *args, **kwargs: self  # type: ignore[method-assign]
-        yield types.SimpleNamespace(models=models, inference=inference)
-    finally:
-        torch.Tensor.cuda = cuda  # type: ignore[method-assign]
-        sys.path.remove(str(root))
-        for name in [name for name in sys.modules if _owned(name)]:
-            del sys.modules[name]
-        sys.modules.update(saved)
-
+        with cuda_is_cpu():
+            yield types.SimpleNamespace(models=models, inference=inference)
 
 def _args(inference: Any, release: str, *extra: str) -> Any:
     """The released parser's arguments for ``release`` (``--masks``: the segmentation model, as released)."""

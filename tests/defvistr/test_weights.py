@@ -6,13 +6,11 @@ initialisation); the load checks build the real R50 model once (~5 s on one CPU 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
-import yaml
+from weights_support import paper_module, released_keys
 
 from vidseg_common.weights import WeightsError, convert, load_weights
 from vidseg_defvistr.module import DefVisTRModule
@@ -40,18 +38,9 @@ RENAMED = {  # a few of the non-trivial renames: our key ← released key
 }
 
 
-def _manifest(release: str) -> dict[str, list[int]]:
-    return json.loads((REPO / "tests" / "fixtures" / "weights" / f"{release}.json").read_text())["keys"]
-
 
 def _module(release: str) -> DefVisTRModule:
-    options: dict[str, Any] = {}
-    for config in CONFIGS:
-        options.update(yaml.safe_load((REPO / config).read_text())["model"])
-    options.update(pretrained=False, **RELEASES[release])
-    module = DefVisTRModule(**options)
-    module.configure_model()  # bn_mode frozen: FrozenBatchNorm2d, as the released backbone
-    return module
+    return paper_module(DefVisTRModule, CONFIGS, **RELEASES[release])
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +53,7 @@ def r50() -> DefVisTRModule:
 def test_every_released_key_maps_nothing_dropped_nothing_fresh(release: str) -> None:
     with torch.device("meta"):
         target = _module(release).state_dict()
-    manifest = _manifest(release)
+    manifest = released_keys(release)
     source = {name: torch.zeros(shape) for name, shape in manifest.items()}
     assert DefVisTRModule.weight_rules == {"vistr": VISTR}
     state, conversion = convert(source, target, VISTR, f"{release}.json")
@@ -96,7 +85,7 @@ def _fails(module: DefVisTRModule, path: Path, *names: str) -> str:
 def _released_state(release: str) -> dict[str, torch.Tensor]:
     """The released keys, each 0.5 (stride-0 views of one value: the file stays small)."""
     half = torch.tensor(0.5)
-    return {name: half.expand(shape) for name, shape in _manifest(release).items()}
+    return {name: half.expand(shape) for name, shape in released_keys(release).items()}
 
 
 def test_released_layout_loads(r50: DefVisTRModule, tmp_path: Path) -> None:

@@ -7,13 +7,12 @@ the real R50 model once (~1.5 s on one CPU thread)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-import yaml
+from weights_support import paper_module, released_keys
 
 from vidseg_common.weights import WeightsError, convert, load_weights
 from vidseg_seqformer.module import SeqFormerModule
@@ -75,23 +74,15 @@ RENAMED = {  # a few of the non-trivial renames: our key ← released SeqFormer 
 }
 
 
-def _manifest(release: str) -> dict[str, list[int]]:
-    return json.loads((REPO / "tests" / "fixtures" / "weights" / f"{release}.json").read_text())["keys"]
-
 
 def _module(release: str) -> SeqFormerModule:
-    options: dict[str, Any] = {}
-    for config in RELEASES[release][0]:
-        options.update(yaml.safe_load((REPO / config).read_text())["model"])
-    module = SeqFormerModule(**{**options, "pretrained": False})
-    module.configure_model()  # bn_mode frozen: FrozenBatchNorm2d, as the released backbone
-    return module
+    return paper_module(SeqFormerModule, RELEASES[release][0])
 
 
 def _convert(release: str, table: str, manifest: dict[str, list[int]] | None = None) -> tuple[dict, Any]:
     with torch.device("meta"):
         target = _module(release).state_dict()
-    manifest = manifest or _manifest(release)
+    manifest = manifest or released_keys(release)
     source = {name: torch.zeros(shape) for name, shape in manifest.items()}
     state, conversion = convert(source, target, SeqFormerModule.weight_rules[table], f"{release}.json")
     assert set(conversion.mapped.values()) | set(conversion.dropped) == set(manifest)  # every released key placed
@@ -146,7 +137,7 @@ def test_deformable_detr_release_leaves_exactly_seqformers_own_parts_fresh() -> 
 def test_seqformer_coco_stage1_drops_the_class_heads() -> None:
     """SeqFormer's own COCO weights (``r50_weight.pth``): SeqFormer layout with a COCO class head, which the released
     ``main.py --pretrain_weights`` deletes."""
-    manifest = dict(_manifest("seqformer_r50"))
+    manifest = dict(released_keys("seqformer_r50"))
     manifest.update({f"detr.class_embed.{n}.weight": [91, 256] for n in LAYERS})
     manifest.update({f"detr.class_embed.{n}.bias": [91] for n in LAYERS})
     _, conversion = _convert("seqformer_r50", "seqformer_coco", manifest)
@@ -171,7 +162,7 @@ def _save(path: Path, state: dict[str, torch.Tensor]) -> Path:
 def _released_state(release: str) -> dict[str, torch.Tensor]:
     """The released keys, each 0.5 (stride-0 views of one value: the file stays small)."""
     half = torch.tensor(0.5)
-    return {name: half.expand(shape) for name, shape in _manifest(release).items()}
+    return {name: half.expand(shape) for name, shape in released_keys(release).items()}
 
 
 def _fails(module: SeqFormerModule, path: Path, *names: str) -> str:

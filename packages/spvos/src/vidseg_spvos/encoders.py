@@ -4,6 +4,9 @@
   projection ``f16 → C_k`` (``key_proj``) and the query value ``f16 → C_v`` (``key_comp``).
 * :class:`ValueEncoder`: ResNet-18 stem + layer1–3 on ``[RGB, this object's mask, other objects' masks]``
   (5 channels) → ``(256, /16)``, fused with the key encoder's ``f16`` by :class:`FeatureFusionBlock` → ``C_v``.
+  Its convolutions carry a bias, as STCN's ``model/mod_resnet.py`` ResNet (``nn.Conv2d`` defaults; the biases start
+  at zero) — ``stcn.pth`` holds trained values for them, and SpVOS's "Params" column (Tables I–III, 207.78 MiB
+  non-sparse) counts them. The query encoder is torchvision's ResNet-50 in STCN: no conv biases.
 
 The 5-channel stem: the backbone is built with 3 input channels (so ImageNet weights load unchanged) and its
 ``conv1`` is widened here, keeping the RGB filters and initialising the two mask channels orthogonally, as
@@ -32,6 +35,21 @@ def widen_first_conv(conv: nn.Conv2d, extra_channels: int) -> nn.Conv2d:
         if conv.bias is not None:
             wide.bias.copy_(conv.bias)
     return wide
+
+
+def with_conv_bias(module: nn.Module) -> None:
+    """Give every bias-free ``nn.Conv2d`` inside ``module`` a zero bias (in place, weights kept)."""
+    for name, child in list(module.named_children()):
+        if type(child) is nn.Conv2d and child.bias is None:
+            conv = nn.Conv2d(child.in_channels, child.out_channels, child.kernel_size, child.stride, child.padding,
+                             child.dilation, child.groups, True, child.padding_mode,
+                             device=child.weight.device, dtype=child.weight.dtype)
+            with torch.no_grad():
+                conv.weight.copy_(child.weight)
+                conv.bias.zero_()
+            setattr(module, name, conv)
+        else:
+            with_conv_bias(child)
 
 
 class KeyEncoder(nn.Module):
@@ -68,7 +86,8 @@ class KeyEncoder(nn.Module):
 
 
 class ValueEncoder(nn.Module):
-    """Memory encoder: 5-channel ResNet to layer3 + feature fusion with the key encoder's ``f16``.
+    """Memory encoder: 5-channel ResNet (convolutions with bias, STCN's ``mod_resnet``) to layer3 + feature fusion
+    with the key encoder's ``f16``.
 
     Args:
         key_f16_channels: channels of the key encoder's ``f16`` (1024 for ResNet-50).
@@ -86,6 +105,7 @@ class ValueEncoder(nn.Module):
         super().__init__()
         self.backbone = TimmBackbone(backbone, out_indices=(3,), pretrained=pretrained)
         self.backbone.body.conv1 = widen_first_conv(self.backbone.body.conv1, 2)
+        with_conv_bias(self.backbone.body)
         self.fuser = FeatureFusionBlock(self.backbone.channels[-1] + key_f16_channels, value_dim)
 
     def forward(self, frames: torch.Tensor, masks: torch.Tensor, others: torch.Tensor,

@@ -1,7 +1,12 @@
 """Whole-video inference (STCN ``inference_core*.py`` + SpVOS mixed sparse inference, docs/reference/vos.md §2.5).
 
-* Memory: the annotated frames plus every frame with ``t % mem_every == 0`` (DAVIS 5, YouTube-VOS 4 in SpVOS);
-  the values are encoded from the soft aggregated probabilities (hard masks on annotated objects).
+* Memory: the annotated frames plus every frame ``mem_every`` frames after the last memory frame (DAVIS 5,
+  YouTube-VOS 4 in SpVOS): STCN's ``inference_core_yv.py`` rule, which is ``inference_core.py``'s ``t % mem_every
+  == 0`` when frame 0 is the only annotated frame (DAVIS). The values are encoded from the soft aggregated
+  probabilities; the output ids are their argmax over {background, objects} (STCN ``aggregate(..., keep_bg=True)``).
+* Annotated frames: the given masks override the prediction (other objects are zeroed under them) and the result
+  is aggregated once more, as STCN's ``interact``; this is also what the memory encodes (for DAVIS' frame 0 that is
+  the ground truth up to 1e-7 clamping).
 * Read: STCN's L2 affinity with top-k (20) over the memory of each object.
 * Late objects (YouTube-VOS): an object first annotated at frame ``t`` is inserted there (its ground truth
   overrides the prediction, STCN ``inference_core_yv.py``) and reads only the memory frames from ``t`` on.
@@ -64,27 +69,31 @@ def segment_video(
     mem_values: list[torch.Tensor] = []
     out = torch.zeros(frames.shape[0], *frames.shape[-2:], dtype=torch.long, device=frames.device)
     decoder_k = value_k = -1
+    last_memory = None
     for t in range(num_frames):
         new = sorted(starts.get(t, []))
-        is_memory = t % mem_every == 0 or bool(new)
+        is_memory = bool(new) or (last_memory is not None and t - last_memory >= mem_every)
         with net.dense(frame_is_dense(strategy, is_memory=is_memory, is_annotated=bool(new))):
             feats = net.encode_key(frames[t : t + 1])
             if objects:
                 if decoder_k != len(objects):
                     net.reset_state(["decoder"])
                     decoder_k = len(objects)
-                prob = _predict(net, feats, mem_keys, mem_values, first_mem, top_k)
+                full = _predict(net, feats, mem_keys, mem_values, first_mem, top_k)
             else:
-                prob = frames.new_zeros(1, 0, *frames.shape[-2:])
+                full = frames.new_ones(1, 1, *frames.shape[-2:])
             if new:
-                gt = one_hot_objects(labels[t : t + 1], max(new))[:, [o - 1 for o in new]]
-                prob = torch.cat([prob * (gt.sum(1, keepdim=True) < 0.5), gt], dim=1)
+                gt = one_hot_objects(labels[t : t + 1], max(new))[:, [o - 1 for o in new]].to(frames.dtype)
+                prob = torch.cat([full[:, 1:] * (gt.sum(1, keepdim=True) < 0.5), gt], dim=1)
+                full = torch.softmax(aggregate(prob), dim=1)
                 first_mem += [len(mem_keys)] * len(new)
                 objects += new
+            prob = full[:, 1:]
             if objects:
                 ids = torch.tensor([0, *objects], device=frames.device)
-                out[t] = ids[first_argmax(torch.softmax(aggregate(prob), dim=1)[0])]
+                out[t] = ids[first_argmax(full[0])]
             if is_memory and objects:
+                last_memory = t
                 if value_k != len(objects):
                     net.reset_state(["value_encoder"])
                     value_k = len(objects)
@@ -95,7 +104,7 @@ def segment_video(
 
 def _predict(net: SpVOSNet, feats: dict[str, torch.Tensor], mem_keys: list[torch.Tensor],
              mem_values: list[torch.Tensor], first_mem: list[int], top_k: int | None) -> torch.Tensor:
-    """Per-object soft masks ``(1, K, H, W)``: each group of objects reads the memory frames since it appeared."""
+    """Probabilities ``(1, K+1, H, W)`` over {bg, objects}: each group of objects reads the memory since it appeared."""
     x16 = [None] * len(first_mem)
     for start in sorted(set(first_mem)):
         idx = [i for i, s in enumerate(first_mem) if s == start]
@@ -104,5 +113,5 @@ def _predict(net: SpVOSNet, feats: dict[str, torch.Tensor], mem_keys: list[torch
         read = net.read_memory(feats, keys, values, top_k)[0]
         for j, i in enumerate(idx):
             x16[i] = read[j]
-    _, prob = net.decode(feats, torch.stack(x16)[None])
-    return prob
+    logits, _ = net.decode(feats, torch.stack(x16)[None])
+    return torch.softmax(logits, dim=1)

@@ -109,14 +109,15 @@ class SpVOSNet(nn.Module):
 
         Args:
             frames: ``(B, 3, H, W)``; key_f16: ``(B, C16, H/16, W/16)``.
-            masks: ``(B, K, H, W)`` soft or hard object masks.
+            masks: ``(B, K, H, W)`` soft or hard object masks; each object's "others" channel is the sum of the
+                other objects' masks (summed as STCN's ``eval_network.py``, not as total − own, which rounds).
 
         Returns:
             ``(B, K, C_v, H/16, W/16)``; objects are run as one batch of ``B·K`` (the value encoder's
             sparse state therefore follows ``(B, K)``).
         """
         bsz, num_obj = masks.shape[:2]
-        others = masks.sum(1, keepdim=True) - masks
+        others = torch.stack([masks[:, [j for j in range(num_obj) if j != i]].sum(1) for i in range(num_obj)], 1)
         rep = lambda t: t[:, None].expand(-1, num_obj, *t.shape[1:]).reshape(bsz * num_obj, *t.shape[1:])  # noqa: E731
         values = self.value_encoder(rep(frames), masks.reshape(-1, 1, *masks.shape[2:]),
                                     others.reshape(-1, 1, *masks.shape[2:]), rep(key_f16))

@@ -21,6 +21,7 @@ from vidseg_spvos.inference import segment_video
 from vidseg_spvos.model import SpVOSNet
 from vidseg_spvos.processing import SPARSE_FRAME_BN, SparseFrameBN, Strategy, check_strategy, forward_clip
 from vidseg_spvos.sparsify import GateType
+from vidseg_spvos.weights import RULES
 
 
 class SpVOSModule(VOSModule):
@@ -44,6 +45,7 @@ class SpVOSModule(VOSModule):
     """
 
     backbone_attr = "net"
+    weight_rules = RULES  # released STCN weights (stcn.pth), vidseg_spvos.weights
 
     def __init__(
         self,
@@ -93,10 +95,9 @@ class SpVOSModule(VOSModule):
 
     def compute_loss(self, batch: dict[str, Any], step: int) -> dict[str, torch.Tensor]:
         """Loss terms of one training batch (``loss`` = segmentation + γ·sparsity)."""
-        masks = batch["masks"]
-        logits, gates = forward_clip(self.net, batch["frames"], masks[:, 0], batch["num_objects"], self.strategy,
-                                     self.sparse_frame_bn)
-        seg = sum(self.seg_loss(out, masks[:, t + 1], step) for t, out in enumerate(logits))
+        logits, gates = forward_clip(self.net, batch["frames"], batch["masks"][:, 0], batch["num_objects"],
+                                     self.strategy, self.sparse_frame_bn)
+        seg = sum(self.seg_loss(out, batch["masks"][:, t + 1], step) for t, out in enumerate(logits))
         sparse = self.sparsity_loss(gates, self.net.sparse_layers, step, self.total_steps)
         return {"loss": seg + self.gamma * sparse["sparsity"], "seg": seg, **sparse}
 
@@ -109,8 +110,7 @@ class SpVOSModule(VOSModule):
         """Whole-video inference (memory every ``mem_every`` frames, top-k readout), counting executed conv FLOPs."""
         meta = batch["meta"][0]
         first = {int(k): int(v) for k, v in (meta.get("first_frame") or {}).items()}
-        if not first:  # DAVIS: every object of the first annotation starts at frame 0
-            first = {o: 0 for o in range(1, int(batch["num_objects"][0]) + 1)}
+        first = first or {o: 0 for o in range(1, int(batch["num_objects"][0]) + 1)}  # DAVIS: all at frame 0
         with ConvFlopCounter(self.net) as counter:
             pred = segment_video(self.net, batch["frames"][0], batch["masks"][0], first, self.strategy,
                                  self.mem_every, self.top_k, str(meta["video"]))
