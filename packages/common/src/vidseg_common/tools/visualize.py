@@ -7,7 +7,7 @@ Tasks::
     vidseg visualize vss --pred out/preds --images data/cityscapes/leftImg8bit/val --dataset cityscapes --out viz/
 
 For each video it writes ``<out>/<video>.gif`` (``--no-gif`` to skip), ``<out>/<video>.mp4`` with ``--mp4``
-(OpenCV ``mp4v``) and ``<out>/<video>_sheet.png`` (``--sheet-frames`` frames spread over the video, lossless:
+(H.264, PyAV) and ``<out>/<video>_sheet.png`` (``--sheet-frames`` frames spread over the video, lossless:
 the exact overlay colours). Every file is written atomically. The rendering lives in :mod:`vidseg_common.viz`.
 Bad input (missing folder/frame, RGB mask, size mismatch, malformed JSON) exits with code 2 and one line
 naming the file.
@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         task.add_argument("--alpha", type=float, default=0.5, help="mask opacity (default 0.5)")
         task.add_argument("--fps", type=float, default=5.0, help="frames per second of GIF/MP4 (default 5)")
         task.add_argument("--no-gif", action="store_true", help="do not write the GIF")
-        task.add_argument("--mp4", action="store_true", help="also write an MP4 (OpenCV)")
+        task.add_argument("--mp4", action="store_true", help="also write an H.264 MP4 (PyAV)")
         task.add_argument("--sheet-frames", type=int, default=8, help="frames in the contact sheet (default 8)")
         task.add_argument("--columns", type=int, default=4, help="contact-sheet columns (default 4)")
         task.add_argument("--max-videos", type=int, default=0, help="render at most this many videos (0 = all)")

@@ -1,4 +1,4 @@
-"""Rendering of predictions over frames: palettes, mask overlays, contact sheets, GIF/MP4 and comparison plots.
+"""Rendering of predictions over frames: palettes, mask overlays, contact sheets, GIF/MP4 (H.264) and comparison plots.
 
 What a paper module's ``render_overlay`` (the image the :class:`~vidseg_common.engine.callbacks.PredictionOverlayCallback`
 logs) should call, per task, on one de-normalised frame (:func:`to_uint8_image`):
@@ -15,9 +15,10 @@ from vidseg_common.viz.overlay import overlay_classes, overlay_ids, overlay_inst
 from vidseg_common.viz.palette import class_palette, instance_palette
 from vidseg_common.viz.predictions import vis_prediction_overlay, vos_prediction_overlay
 from vidseg_common.viz.sheet import contact_sheet, sample_indices
-from vidseg_common.viz.video import write_gif, write_mp4
+from vidseg_common.viz.video import Mp4Writer, write_gif, write_mp4
 
 __all__ = [
+    "Mp4Writer",
     "class_palette",
     "contact_sheet",
     "instance_palette",
