@@ -18,7 +18,7 @@ import importlib
 import json
 import sys
 import types
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,3 +144,22 @@ def released_code(root: Path, top_level: Iterable[str], stubs: dict[str, types.M
         for name in [name for name in sys.modules if owned(name) or name in (stubs or {})]:
             del sys.modules[name]
         sys.modules.update(saved)
+
+
+def perturb_constants(model: Any, special: dict[str, Callable[[Any], Any]] | None = None) -> None:
+    """Give every constant tensor of ``model`` (zero biases, unit norms, BatchNorm statistics of a fresh init) random
+    values, so that a misplaced key shows in the outputs: BatchNorm variances uniform in [0.5, 1.5], others + 0.1·N(0, 1);
+    ``special`` maps a key suffix to an in-place initialiser used instead (first match)."""
+    import torch
+
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if not tensor.is_floating_point() or tensor.numel() < 2 or bool((tensor != tensor.flatten()[0]).any()):
+                continue
+            init = next((fn for suffix, fn in (special or {}).items() if name.endswith(suffix)), None)
+            if init is not None:
+                init(tensor)
+            elif name.endswith("running_var"):
+                tensor.uniform_(0.5, 1.5)
+            else:
+                tensor.add_(0.1 * torch.randn_like(tensor))

@@ -50,7 +50,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from reference import Release, Row, cuda_is_cpu, released_code, stub
+from reference import Release, Row, cuda_is_cpu, perturb_constants, released_code, stub
 
 _R50 = ("experiments/seqformer/ytvis19_r50.yaml",)
 RELEASES = {
@@ -135,24 +135,11 @@ def _args(entry: Any, release: str, *extra: str) -> Any:
     return entry.get_args_parser().parse_args([*flags, *extra])
 
 
-def _perturb_constants(model: nn.Module) -> None:
-    """Give every constant tensor of ``model`` random values (see the module docstring); BatchNorm variances stay
-    positive."""
-    with torch.no_grad():
-        for name, tensor in model.state_dict().items():
-            if not tensor.is_floating_point() or tensor.numel() < 2 or bool((tensor != tensor.flatten()[0]).any()):
-                continue
-            if name.endswith("running_var"):
-                tensor.uniform_(0.5, 1.5)
-            else:
-                tensor.add_(0.1 * torch.randn_like(tensor))
-
-
 def build_reference(root: Path, release: str) -> nn.Module:
     """The released model of ``release`` (``build_model(args)``), random, constants perturbed."""
     with _released(root, release) as released:
         model, _, _ = released.models.build_model(_args(released.entry, release))
-    _perturb_constants(model)
+    perturb_constants(model)
     return model
 
 

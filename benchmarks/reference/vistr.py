@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from reference import Release, Row, cuda_is_cpu, released_code, stub
+from reference import Release, Row, cuda_is_cpu, perturb_constants, released_code, stub
 
 _CONFIGS = ("experiments/defvistr/ytvis19.yaml", "experiments/defvistr/vistr_dense.yaml")
 RELEASES = {
@@ -114,29 +114,13 @@ def _args(inference: Any, release: str, *extra: str) -> Any:
     ])
 
 
-def _perturb_constants(model: nn.Module) -> None:
-    """Give every constant tensor of ``model`` random values (see the module docstring); BatchNorm variances stay
-    positive, and the DCN's offsets get a bias of ±1.5 px (fractional, per tap and axis) plus a small input term."""
-    with torch.no_grad():
-        for name, tensor in model.state_dict().items():
-            if not tensor.is_floating_point() or tensor.numel() < 2 or bool((tensor != tensor.flatten()[0]).any()):
-                continue
-            if name.endswith("running_var"):
-                tensor.uniform_(0.5, 1.5)
-            elif name.endswith("conv_offset.bias"):
-                tensor.uniform_(-1.5, 1.5)
-            elif name.endswith("conv_offset.weight"):
-                tensor.normal_(0.0, 0.01)
-            else:
-                tensor.add_(0.1 * torch.randn_like(tensor))
-
-
 def build_reference(root: Path, release: str) -> nn.Module:
     """The released ``VisTRsegm`` of ``release`` (``build(args)`` of ``models/vistr.py``): random, constants
     perturbed."""
     with _released(root) as released:
         model, _, _ = released.models.build_model(_args(released.inference, release))
-    _perturb_constants(model)
+    perturb_constants(model, {"conv_offset.bias": lambda t: t.uniform_(-1.5, 1.5),  # DCN offsets: ±1.5 px
+                              "conv_offset.weight": lambda t: t.normal_(0.0, 0.01)})
     return model
 
 

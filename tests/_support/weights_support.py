@@ -28,3 +28,23 @@ def paper_module(cls: type, configs: Sequence[str], **overrides: Any) -> Any:
     module = cls(**options)
     module.configure_model()
     return module
+
+
+def assert_refused(module: Any, path: Path, *names: str) -> str:
+    """``load_weights`` of ``path`` raises a ``WeightsError`` naming the file and ``names``, and leaves ``module``
+    untouched; returns the message."""
+    import pytest
+    import torch
+
+    from vidseg_common.weights import WeightsError, load_weights
+
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    with pytest.raises(WeightsError) as err:
+        load_weights(module, path, type(module).weight_rules)
+    message = str(err.value)
+    assert str(path) in message
+    for name in names:
+        assert name in message
+    after = module.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # nothing loaded
+    return message

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from weights_support import paper_module, released_keys
+from weights_support import assert_refused, paper_module, released_keys
 
-from vidseg_common.weights import WeightsError, convert, load_weights
+from vidseg_common.weights import convert, load_weights
 from vidseg_defvistr.module import DefVisTRModule
 from vidseg_defvistr.weights import VISTR
 
@@ -69,18 +69,6 @@ def _save(path: Path, state: dict[str, torch.Tensor]) -> Path:
     return path
 
 
-def _fails(module: DefVisTRModule, path: Path, *names: str) -> str:
-    before = {k: v.clone() for k, v in module.state_dict().items()}
-    with pytest.raises(WeightsError) as err:
-        load_weights(module, path, DefVisTRModule.weight_rules)
-    message = str(err.value)
-    assert str(path) in message
-    for name in names:
-        assert name in message
-    after = module.state_dict()
-    assert all(torch.equal(before[k], after[k]) for k in before)  # nothing loaded
-    return message
-
 
 def _released_state(release: str) -> dict[str, torch.Tensor]:
     """The released keys, each 0.5 (stride-0 views of one value: the file stays small)."""
@@ -112,7 +100,7 @@ def test_another_papers_checkpoint_is_refused(r50: DefVisTRModule, tmp_path: Pat
         "transformer.level_embed": torch.zeros(4, 256),
         "input_proj.0.0.weight": torch.zeros(256, 512, 1, 1),
     }
-    message = _fails(r50, _save(tmp_path / "seqformer_r50.pth", foreign), "transformer.level_embed",
+    message = assert_refused(r50, _save(tmp_path / "seqformer_r50.pth", foreign), "transformer.level_embed",
                      "backbone.0.body.conv1.weight")
     assert "vistr" in message  # the table that was tried
 
@@ -121,7 +109,7 @@ def test_shape_mismatch_is_refused(r50: DefVisTRModule, tmp_path: Path) -> None:
     """A VisTR trained for another clip length (query_embed of 18 × 10 queries) does not fit T = 36."""
     state = _released_state("vistr_r50")
     state["vistr.query_embed.weight"] = torch.zeros(180, 384)
-    message = _fails(r50, _save(tmp_path / "vistr_t18.pth", state), "vistr.query_embed.weight")
+    message = assert_refused(r50, _save(tmp_path / "vistr_t18.pth", state), "vistr.query_embed.weight")
     assert "(180, 384)" in message and "(360, 384)" in message
 
 
@@ -129,9 +117,9 @@ def test_missing_keys_are_refused(r50: DefVisTRModule, tmp_path: Path) -> None:
     """A detection-only VisTR (no ``--masks``: no mask head) misses the mask-head keys."""
     state = {k: v for k, v in _released_state("vistr_r50").items()
              if not k.startswith(("mask_head.", "bbox_attention.", "insmask_head."))}
-    _fails(r50, _save(tmp_path / "vistr_nomasks.pth", state), "model.mask_head.", "model keys missing")
+    assert_refused(r50, _save(tmp_path / "vistr_nomasks.pth", state), "model.mask_head.", "model keys missing")
 
 
 def test_r101_file_does_not_fit_r50(r50: DefVisTRModule, tmp_path: Path) -> None:
-    _fails(r50, _save(tmp_path / "vistr_r101.pth", _released_state("vistr_r101")),
+    assert_refused(r50, _save(tmp_path / "vistr_r101.pth", _released_state("vistr_r101")),
            "source keys with no place in the model", "vistr.backbone.0.body.layer3.1")

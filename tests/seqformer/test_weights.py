@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 import torch
-from weights_support import paper_module, released_keys
+from weights_support import assert_refused, paper_module, released_keys
 
-from vidseg_common.weights import WeightsError, convert, load_weights
+from vidseg_common.weights import convert, load_weights
 from vidseg_seqformer.module import SeqFormerModule
 from vidseg_seqformer.weights import (
     COCO_CLASS_HEAD,
@@ -165,18 +165,6 @@ def _released_state(release: str) -> dict[str, torch.Tensor]:
     return {name: half.expand(shape) for name, shape in released_keys(release).items()}
 
 
-def _fails(module: SeqFormerModule, path: Path, *names: str) -> str:
-    before = {k: v.clone() for k, v in module.state_dict().items()}
-    with pytest.raises(WeightsError) as err:
-        load_weights(module, path, SeqFormerModule.weight_rules)
-    message = str(err.value)
-    assert str(path) in message
-    for name in names:
-        assert name in message
-    after = module.state_dict()
-    assert all(torch.equal(before[k], after[k]) for k in before)  # nothing loaded
-    return message
-
 
 def test_released_layout_loads(r50: SeqFormerModule, tmp_path: Path) -> None:
     saved = {k: v.clone() for k, v in r50.state_dict().items()}
@@ -210,7 +198,7 @@ def test_another_papers_checkpoint_is_refused(r50: SeqFormerModule, tmp_path: Pa
         "vistr.transformer.encoder.layers.0.self_attn.in_proj_weight": torch.zeros(1152, 384),
         "vistr.query_embed.weight": torch.zeros(360, 384),
     }
-    message = _fails(r50, _save(tmp_path / "vistr_r50.pth", foreign), "vistr.query_embed.weight",
+    message = assert_refused(r50, _save(tmp_path / "vistr_r50.pth", foreign), "vistr.query_embed.weight",
                      "vistr.backbone.0.body.conv1.weight")
     assert "seqformer" in message and "deformable_detr" in message  # the tables that were tried
 
@@ -219,16 +207,16 @@ def test_shape_mismatch_is_refused(r50: SeqFormerModule, tmp_path: Path) -> None
     """A SeqFormer trained with 100 queries does not fit ``num_queries: 300``."""
     state = _released_state("seqformer_r50")
     state["detr.query_embed.weight"] = torch.zeros(100, 512)
-    message = _fails(r50, _save(tmp_path / "seqformer_q100.pth", state), "detr.query_embed.weight")
+    message = assert_refused(r50, _save(tmp_path / "seqformer_q100.pth", state), "detr.query_embed.weight")
     assert "(100, 512)" in message and "(300, 512)" in message
 
 
 def test_missing_keys_are_refused(r50: SeqFormerModule, tmp_path: Path) -> None:
     """A detection-only SeqFormer file without the mask head (``controller``, ``mask_head``)."""
     state = {k: v for k, v in _released_state("seqformer_r50").items() if not k.startswith(("controller.", "mask_head."))}
-    _fails(r50, _save(tmp_path / "seqformer_nomasks.pth", state), "model.mask_", "model keys missing")
+    assert_refused(r50, _save(tmp_path / "seqformer_nomasks.pth", state), "model.mask_", "model keys missing")
 
 
 def test_r101_file_does_not_fit_r50(r50: SeqFormerModule, tmp_path: Path) -> None:
-    _fails(r50, _save(tmp_path / "seqformer_r101.pth", _released_state("seqformer_r101")),
+    assert_refused(r50, _save(tmp_path / "seqformer_r101.pth", _released_state("seqformer_r101")),
            "source keys with no place in the model", "detr.backbone.0.body.layer3.")
